@@ -1,0 +1,128 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the core: invalid input, an unreadable
+/// policy or secret, or a level that the feature settings forbid.
+///
+/// Every variant names the field it is about. Values are shown with `{:?}` so
+/// that control characters are visible; secrets are never part of an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value was rejected by validation.
+    #[error("{field}: {value:?} is invalid: {reason}")]
+    Invalid {
+        /// Dotted path of the field, e.g. `domains."a.example".relay`.
+        field: String,
+        /// The rejected value (never a secret).
+        value: String,
+        /// Why it was rejected, in plain words.
+        reason: String,
+    },
+    /// A secret was rejected; its value is deliberately not part of the error.
+    #[error("{field}: the secret is invalid: {reason}")]
+    InvalidSecret {
+        /// Dotted path of the field.
+        field: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A required field is missing.
+    #[error("{field}: missing: {reason}")]
+    Missing {
+        /// Dotted path of the field.
+        field: String,
+        /// What is expected there.
+        reason: String,
+    },
+    /// The feature settings forbid smarthosts at this level.
+    #[error("{field}: {level} smarthosts are disabled by the feature settings ({setting} = false)")]
+    FeatureDisabled {
+        /// Dotted path of the field that asked for the level.
+        field: String,
+        /// `server-level` or `domain-level`.
+        level: &'static str,
+        /// The setting that disables it.
+        setting: &'static str,
+    },
+    /// The policy or settings file is not valid TOML or has unknown keys.
+    #[error("{path}: {message}")]
+    PolicySyntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("{field}: cannot read {path}: {source}")]
+    Read {
+        /// Dotted path of the field that named the file.
+        field: String,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret's environment variable is not set or not Unicode.
+    #[error("{field}: environment variable {var} is not set or not valid UTF-8")]
+    Env {
+        /// Dotted path of the field.
+        field: String,
+        /// The variable's name.
+        var: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Puts `prefix` in front of the field path, so that a value parsed on
+    /// its own (`relay`) is reported where it was found
+    /// (`domains."a.example".relay`).
+    #[must_use]
+    pub fn in_field(mut self, prefix: &str) -> Self {
+        let field = match &mut self {
+            Error::Invalid { field, .. }
+            | Error::InvalidSecret { field, .. }
+            | Error::Missing { field, .. }
+            | Error::FeatureDisabled { field, .. }
+            | Error::Read { field, .. }
+            | Error::Env { field, .. } => field,
+            Error::PolicySyntax { .. } => return self,
+        };
+        *field = if field.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        self
+    }
+
+    /// The dotted path of the field this error is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. }
+            | Error::InvalidSecret { field, .. }
+            | Error::Missing { field, .. }
+            | Error::FeatureDisabled { field, .. }
+            | Error::Read { field, .. }
+            | Error::Env { field, .. } => Some(field),
+            Error::PolicySyntax { .. } => None,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

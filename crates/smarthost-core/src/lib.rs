@@ -1,0 +1,38 @@
+//! The smarthost model: what relaying a mail server should do, validated, and
+//! the trait that mail server backends implement to make it so.
+//!
+//! - [`RelayHost`], [`Encryption`], [`Credentials`], [`Smarthost`]: one relay.
+//! - [`Policy`]: the server-wide and per-domain smarthosts plus [`Features`];
+//!   [`Policy::route`] says where a sender's mail goes; [`Policy::load`] reads
+//!   the TOML policy file.
+//! - [`ConfigWriter`] and [`Plan`]: read, plan, apply.
+//!
+//! Every value is validated when it is built; nothing unvalidated reaches a
+//! backend. Secrets never appear in `Debug`, `Display`, serialized output,
+//! plans or errors.
+#![deny(missing_docs)]
+
+mod credentials;
+mod domain;
+mod encryption;
+mod error;
+mod features;
+mod plan;
+mod policy;
+mod policy_file;
+mod relay;
+mod smarthost;
+mod text;
+mod writer;
+
+pub use credentials::{Credentials, Secret, Username, REDACTED};
+pub use domain::{DomainName, MAX_LABEL_LEN, MAX_NAME_LEN};
+pub use encryption::Encryption;
+pub use error::{Error, Result};
+pub use features::{Features, LevelFeatures};
+pub use plan::{ApiRequest, Change, CommandRun, FileChange, Plan, RegistryChange, RegistryValue, JSON_SCHEMA};
+pub use policy::{Policy, Route, Via};
+pub use policy_file::{strip_newline, SecretSource};
+pub use relay::{Host, RelayHost, DEFAULT_PORT};
+pub use smarthost::Smarthost;
+pub use writer::{Applied, ConfigWriter, RecordingError, RecordingWriter};

@@ -1,0 +1,286 @@
+//! [`Plan`]: the exact changes a backend will make, as an ordered list that
+//! can be shown as a redacted unified diff or serialized to JSON.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Serialize, Serializer};
+use similar::TextDiff;
+
+use crate::credentials::{Secret, REDACTED};
+
+/// The version of the JSON layout of plans and reports.
+pub const JSON_SCHEMA: u32 = 1;
+
+/// An ordered list of changes. Plans are deterministic: the same current
+/// state and the same desired policy give the same plan, and a plan computed
+/// right after applying the same policy is empty.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    /// Version of this JSON layout ([`JSON_SCHEMA`]).
+    pub schema: u32,
+    /// The backend that made the plan (`postfix`, ...).
+    pub backend: String,
+    /// What is changed, in the order it is applied.
+    pub changes: Vec<Change>,
+    /// Things the administrator should know; they do not stop the plan.
+    pub warnings: Vec<String>,
+}
+
+/// One change.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Change {
+    /// A file is created, changed or deleted.
+    File(FileChange),
+    /// A registry value is set or deleted.
+    Registry(RegistryChange),
+    /// A request to a mail server's API.
+    Api(ApiRequest),
+    /// A command run after the files are written (`postmap`, a reload).
+    Command(CommandRun),
+}
+
+/// A file's content before and after. The content may hold secrets: it is
+/// only shown through the redacted view given at construction.
+#[derive(Clone)]
+pub struct FileChange {
+    path: PathBuf,
+    mode: u32,
+    before: Option<String>,
+    after: Option<String>,
+    shown: Option<(Option<String>, Option<String>)>,
+}
+
+impl FileChange {
+    /// A change of a file that holds no secret. `None` means "absent".
+    pub fn new(path: PathBuf, mode: u32, before: Option<String>, after: Option<String>) -> Self {
+        FileChange { path, mode, before, after, shown: None }
+    }
+
+    /// A change of a file that holds secrets: `redact` turns a content into
+    /// what may be shown. Only the redacted texts are ever displayed.
+    pub fn sensitive(
+        path: PathBuf,
+        mode: u32,
+        before: Option<String>,
+        after: Option<String>,
+        redact: impl Fn(&str) -> String,
+    ) -> Self {
+        let shown = (before.as_deref().map(&redact), after.as_deref().map(&redact));
+        FileChange { path, mode, before, after, shown: Some(shown) }
+    }
+
+    /// The file's path (under the backend's root).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The permission bits the file is written with (e.g. `0o600`).
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// The content the plan expects to find; `None`: the file does not exist.
+    pub fn before(&self) -> Option<&str> {
+        self.before.as_deref()
+    }
+
+    /// The content to write; `None`: the file is deleted.
+    pub fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    /// Whether the file holds secrets.
+    pub fn is_sensitive(&self) -> bool {
+        self.shown.is_some()
+    }
+
+    /// `create`, `modify` or `delete`.
+    pub fn action(&self) -> &'static str {
+        match (&self.before, &self.after) {
+            (None, _) => "create",
+            (Some(_), Some(_)) => "modify",
+            (Some(_), None) => "delete",
+        }
+    }
+
+    fn shown(&self) -> (Option<&str>, Option<&str>) {
+        match &self.shown {
+            Some((b, a)) => (b.as_deref(), a.as_deref()),
+            None => (self.before.as_deref(), self.after.as_deref()),
+        }
+    }
+
+    /// A unified diff of the redacted contents, with `a/` and `b/` headers.
+    pub fn diff(&self) -> String {
+        let (before, after) = self.shown();
+        let name = self.path.display().to_string();
+        let old_name = if before.is_some() { format!("a{name}") } else { "/dev/null".into() };
+        let new_name = if after.is_some() { format!("b{name}") } else { "/dev/null".into() };
+        let (before, after) = (before.unwrap_or(""), after.unwrap_or(""));
+        let mut out = TextDiff::from_lines(before, after)
+            .unified_diff()
+            .context_radius(3)
+            .header(&old_name, &new_name)
+            .to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for FileChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (before, after) = self.shown();
+        f.debug_struct("FileChange")
+            .field("path", &self.path)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("before", &before)
+            .field("after", &after)
+            .finish()
+    }
+}
+
+impl Serialize for FileChange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("FileChange", 5)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("mode", &format!("{:04o}", self.mode))?;
+        st.serialize_field("action", self.action())?;
+        st.serialize_field("sensitive", &self.is_sensitive())?;
+        st.serialize_field("diff", &self.diff())?;
+        st.end()
+    }
+}
+
+/// A registry value to set or delete (Windows backends).
+#[derive(Clone, Debug, Serialize)]
+pub struct RegistryChange {
+    /// Full key path, e.g. `HKEY_LOCAL_MACHINE\SOFTWARE\...`.
+    pub key: String,
+    /// Value name.
+    pub name: String,
+    /// The value to set; `None` deletes it.
+    pub value: Option<RegistryValue>,
+}
+
+/// A typed registry value. A secret string prints as [`REDACTED`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum RegistryValue {
+    /// `REG_SZ`.
+    Sz(String),
+    /// `REG_SZ` holding a secret.
+    SecretSz(Secret),
+    /// `REG_DWORD`.
+    Dword(u32),
+}
+
+/// An HTTP request to a mail server's API. Values at the JSON pointers in
+/// `secret_pointers` are redacted whenever the request is shown.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path below the API's base URL.
+    pub path: String,
+    /// JSON body, if any (holds secrets in clear; never shown as is).
+    pub body: Option<serde_json::Value>,
+    /// JSON pointers (RFC 6901) of the body's secret values.
+    pub secret_pointers: Vec<String>,
+}
+
+impl ApiRequest {
+    /// The body with every secret replaced by [`REDACTED`].
+    pub fn redacted_body(&self) -> Option<serde_json::Value> {
+        let mut body = self.body.clone()?;
+        for pointer in &self.secret_pointers {
+            if let Some(v) = body.pointer_mut(pointer) {
+                *v = serde_json::Value::String(REDACTED.into());
+            }
+        }
+        Some(body)
+    }
+}
+
+impl Serialize for ApiRequest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("ApiRequest", 3)?;
+        st.serialize_field("method", &self.method)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("body", &self.redacted_body())?;
+        st.end()
+    }
+}
+
+/// A command the backend runs while applying.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CommandRun {
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// Why it runs.
+    pub reason: String,
+}
+
+impl Plan {
+    /// An empty plan for `backend`.
+    pub fn new(backend: impl Into<String>) -> Self {
+        Plan { schema: JSON_SCHEMA, backend: backend.into(), ..Plan::default() }
+    }
+
+    /// Whether the plan changes nothing (commands alone change nothing: they
+    /// only follow changed files).
+    pub fn is_empty(&self) -> bool {
+        !self.changes.iter().any(|c| !matches!(c, Change::Command(_)))
+    }
+
+    /// The plan as text: unified diffs for files, one line per registry
+    /// value, API request and command. Secrets are redacted.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for change in &self.changes {
+            match change {
+                Change::File(f) => {
+                    let _ = writeln!(out, "# {} {} (mode {:04o})", f.action(), f.path.display(), f.mode);
+                    out.push_str(&f.diff());
+                }
+                Change::Registry(r) => match &r.value {
+                    Some(v) => {
+                        let shown = match v {
+                            RegistryValue::Sz(s) => format!("{s:?}"),
+                            RegistryValue::SecretSz(_) => REDACTED.to_owned(),
+                            RegistryValue::Dword(d) => format!("dword:{d:08x}"),
+                        };
+                        let _ = writeln!(out, "# registry set {}\\{} = {shown}", r.key, r.name);
+                    }
+                    None => {
+                        let _ = writeln!(out, "# registry delete {}\\{}", r.key, r.name);
+                    }
+                },
+                Change::Api(a) => {
+                    let body = a.redacted_body().map(|b| format!(" {b}")).unwrap_or_default();
+                    let _ = writeln!(out, "# api {} {}{body}", a.method, a.path);
+                }
+                Change::Command(c) => {
+                    let _ = writeln!(out, "# run {} ({})", c.argv.join(" "), c.reason);
+                }
+            }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+        out
+    }
+
+    /// The files this plan changes.
+    pub fn files(&self) -> impl Iterator<Item = &FileChange> {
+        self.changes.iter().filter_map(|c| match c {
+            Change::File(f) => Some(f),
+            _ => None,
+        })
+    }
+}

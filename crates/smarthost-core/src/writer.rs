@@ -1,0 +1,153 @@
+//! [`ConfigWriter`]: the one trait every backend implements, and
+//! [`RecordingWriter`], an in-memory implementation for embedders' tests.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::plan::{Change, FileChange, Plan};
+use crate::policy::Policy;
+
+/// What [`ConfigWriter::apply`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// Whether anything was changed.
+    pub changed: bool,
+    /// Backups of the files that were replaced, for a manual rollback.
+    pub backups: Vec<PathBuf>,
+    /// Commands that ran (map compilation, validation, reload).
+    pub ran: Vec<String>,
+}
+
+/// A mail server backend, in three steps: read the current state, plan the
+/// changes towards a desired policy, apply a plan.
+pub trait ConfigWriter {
+    /// The backend's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Short name of the backend (`postfix`, `mailenable`, `smartermail`).
+    fn backend(&self) -> &'static str;
+
+    /// Reads the relaying currently configured on the system into a policy
+    /// (features are the defaults: the system does not store them).
+    fn read(&self) -> Result<Policy, Self::Error>;
+
+    /// Computes the changes that turn the current state into `desired`. Pure
+    /// apart from reading; the same inputs give the same plan, and planning
+    /// the policy that was just applied gives an empty plan.
+    fn plan(&self, desired: &Policy) -> Result<Plan, Self::Error>;
+
+    /// Carries a plan out: atomically, with backups, validation and reload,
+    /// restoring the previous configuration when a step fails. A plan made
+    /// from a state that has changed since is refused.
+    fn apply(&self, plan: &Plan) -> Result<Applied, Self::Error>;
+
+    /// Plans and applies in one step.
+    fn converge(&self, desired: &Policy) -> Result<(Plan, Applied), Self::Error> {
+        let plan = self.plan(desired)?;
+        let applied = self.apply(&plan)?;
+        Ok((plan, applied))
+    }
+}
+
+/// The error of [`RecordingWriter`].
+#[derive(Debug, thiserror::Error)]
+#[error("recording writer: {0}")]
+pub struct RecordingError(String);
+
+/// A [`ConfigWriter`] that keeps the "system" in memory and records every
+/// plan it applies; for testing code that drives a backend.
+///
+/// Its plans change one pseudo-file, `policy`, a redacted text summary of
+/// the routes. Applying a plan makes the policy it was planned for current.
+#[derive(Debug, Default)]
+pub struct RecordingWriter {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    current: Policy,
+    planned: Vec<(String, Policy)>,
+    applied: Vec<Plan>,
+}
+
+impl RecordingWriter {
+    /// A writer whose system currently has `current`.
+    pub fn new(current: Policy) -> Self {
+        RecordingWriter { state: Mutex::new(State { current, ..State::default() }) }
+    }
+
+    /// The plans applied so far, oldest first.
+    pub fn applied(&self) -> Vec<Plan> {
+        self.lock().applied.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One line per route, no secrets: what the recording writer "writes".
+fn summary(policy: &Policy) -> String {
+    let mut out = String::new();
+    let mut line = |who: &str, s: &crate::Smarthost| {
+        let user = s.credentials.as_ref().map(|c| c.username().as_str()).unwrap_or("-");
+        let _ = writeln!(out, "{who} {} {} {user}", s.relay, s.encryption);
+    };
+    if let Some(s) = &policy.server {
+        line("*", s);
+    }
+    for (d, s) in &policy.domains {
+        line(d.as_str(), s);
+    }
+    out
+}
+
+impl ConfigWriter for RecordingWriter {
+    type Error = RecordingError;
+
+    fn backend(&self) -> &'static str {
+        "recording"
+    }
+
+    fn read(&self) -> Result<Policy, RecordingError> {
+        Ok(self.lock().current.clone())
+    }
+
+    fn plan(&self, desired: &Policy) -> Result<Plan, RecordingError> {
+        desired.validate().map_err(|e| RecordingError(e.to_string()))?;
+        let mut state = self.lock();
+        let mut plan = Plan::new(self.backend());
+        // Credentials are compared too: a new password is a change.
+        if state.current.server != desired.server || state.current.domains != desired.domains {
+            let (before, after) = (summary(&state.current), summary(desired));
+            plan.changes.push(Change::File(FileChange::new("policy".into(), 0o600, Some(before.clone()), Some(after.clone()))));
+            state.planned.push((after, desired.clone()));
+        }
+        Ok(plan)
+    }
+
+    fn apply(&self, plan: &Plan) -> Result<Applied, RecordingError> {
+        let mut state = self.lock();
+        let Some(file) = plan.files().next() else {
+            state.applied.push(plan.clone());
+            return Ok(Applied::default());
+        };
+        if file.before() != Some(summary(&state.current).as_str()) {
+            return Err(RecordingError("the state changed since the plan was made".into()));
+        }
+        let desired = state
+            .planned
+            .iter()
+            .rev()
+            .find(|(text, _)| Some(text.as_str()) == file.after())
+            .map(|(_, p)| p.clone())
+            .ok_or_else(|| RecordingError("this plan was not made by this writer".into()))?;
+        state.current = Policy { features: state.current.features, ..desired };
+        state.applied.push(plan.clone());
+        Ok(Applied { changed: true, ..Applied::default() })
+    }
+}
