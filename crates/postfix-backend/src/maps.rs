@@ -1,0 +1,161 @@
+//! The lookup tables this backend owns: their type, their text and how they
+//! are read back.
+//!
+//! Table syntax (postmap(1)): one `key value` per line, whitespace between;
+//! `#` starts a comment only at the start of a line; leading and trailing
+//! whitespace is stripped. postmap lowercases keys unless told otherwise, so
+//! keys are written in lower case.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use smarthost_core::REDACTED;
+
+/// The header of every table this backend writes.
+pub(crate) const HEADER: &str = "# Managed by smarthost: changes made here are overwritten.\n";
+
+/// A Postfix lookup table type this backend can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapType {
+    /// Berkeley DB hash, compiled by postmap into `.db`.
+    Hash,
+    /// LMDB, compiled by postmap into `.lmdb` (Postfix 3.9+ may lack hash).
+    Lmdb,
+    /// Plain text read at process start; no postmap, needs a reload.
+    Texthash,
+}
+
+impl MapType {
+    /// Whether `postmap` must compile the table after it is written.
+    pub fn needs_postmap(self) -> bool {
+        !matches!(self, MapType::Texthash)
+    }
+
+    /// The file postmap builds from `path`, if any.
+    pub fn compiled_suffix(self) -> Option<&'static str> {
+        match self {
+            MapType::Hash => Some(".db"),
+            MapType::Lmdb => Some(".lmdb"),
+            MapType::Texthash => None,
+        }
+    }
+
+    /// Picks the best type from `postconf -m` output: hash, else lmdb, else
+    /// texthash (always built in).
+    pub fn from_supported(postconf_m: &str) -> MapType {
+        let has = |t: &str| postconf_m.lines().any(|l| l.trim() == t);
+        if has("hash") {
+            MapType::Hash
+        } else if has("lmdb") {
+            MapType::Lmdb
+        } else {
+            MapType::Texthash
+        }
+    }
+}
+
+impl fmt::Display for MapType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MapType::Hash => "hash",
+            MapType::Lmdb => "lmdb",
+            MapType::Texthash => "texthash",
+        })
+    }
+}
+
+impl FromStr for MapType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hash" => Ok(MapType::Hash),
+            "lmdb" => Ok(MapType::Lmdb),
+            "texthash" => Ok(MapType::Texthash),
+            other => Err(format!("map type {other:?} is not supported (hash, lmdb or texthash)")),
+        }
+    }
+}
+
+/// A table's entries, sorted by key so the text is deterministic.
+pub(crate) type Table = BTreeMap<String, String>;
+
+/// The text of a table; `None` when it has no entry (the file is removed).
+pub(crate) fn render(table: &Table) -> Option<String> {
+    if table.is_empty() {
+        return None;
+    }
+    let mut out = String::from(HEADER);
+    for (k, v) in table {
+        out.push_str(k);
+        out.push(' ');
+        out.push_str(v);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// Reads a table's entries (comments and blank lines skipped; a line that
+/// starts with whitespace continues the previous value).
+pub(crate) fn parse(text: &str) -> Table {
+    let mut table = Table::new();
+    let mut last: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(v) = last.as_ref().and_then(|k| table.get_mut(k)) {
+                v.push(' ');
+                v.push_str(trimmed);
+            }
+            continue;
+        }
+        let (key, value) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
+        table.insert(key.to_ascii_lowercase(), value.trim().to_owned());
+        last = Some(key.to_ascii_lowercase());
+    }
+    table
+}
+
+/// The secrets table as it may be shown: every password replaced.
+pub(crate) fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            // A continuation line of a secrets table can only hold a secret.
+            out.push_str(REDACTED);
+            out.push('\n');
+            continue;
+        }
+        let (key, value) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
+        let user = value.trim().split_once(':').map_or("", |(user, _)| user);
+        out.push_str(&format!("{key} {user}:{REDACTED}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_redaction() {
+        let mut t = Table::new();
+        t.insert("@b.example".into(), "user:pa:ss".into());
+        t.insert("[relay.example]:587".into(), "apikey:SECRET".into());
+        let text = render(&t).unwrap();
+        assert_eq!(parse(&text), t);
+        let shown = redact_secrets(&text);
+        assert!(!shown.contains("SECRET") && !shown.contains("pa:ss"), "{shown}");
+        assert!(shown.contains("@b.example user:<redacted>"), "{shown}");
+        assert!(shown.contains("[relay.example]:587 apikey:<redacted>"), "{shown}");
+        assert!(!redact_secrets("key user:x\n  continued-secret\n").contains("continued-secret"));
+    }
+}

@@ -1,0 +1,162 @@
+//! Computes the exact file changes for a desired policy.
+
+use std::path::{Path, PathBuf};
+
+use smarthost_core::{Change, CommandRun, FileChange, Plan, Policy};
+
+use crate::cf::{CfFile, Kind};
+use crate::error::Error;
+use crate::layout::Layout;
+use crate::maps::{self, Table};
+use crate::read::read_optional;
+use crate::schema::*;
+use crate::PostfixOptions;
+
+const MAP_MODE: u32 = 0o644;
+const SECRET_MODE: u32 = 0o600;
+
+fn file_mode(path: &Path, default: u32) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            return meta.permissions().mode() & 0o7777;
+        }
+    }
+    let _ = path;
+    default
+}
+
+/// Edits main.cf towards the layout; returns the warnings about what it
+/// found (duplicates, manual settings it replaces).
+fn edit_main(main: &mut CfFile, layout: &Layout, options: &PostfixOptions) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (name, wanted) in &layout.params {
+        let count = main.count(name);
+        if count > 1 {
+            warnings.push(format!(
+                "main.cf: {name} appears {count} times (Postfix uses the last one and warns); collapsed into one"
+            ));
+        }
+        match (wanted, main.get(name)) {
+            (Some(value), Some(old)) if old != value && !old.is_empty() => {
+                warnings.push(format!("main.cf: {name} = {old} is replaced by {value}"));
+                main.set(name, value);
+            }
+            (Some(value), _) => main.set(name, value),
+            // Only what this backend wrote is removed; relayhost is ours to manage.
+            (None, Some(old)) if *name == RELAYHOST || Layout::own_value(name, options).as_deref() == Some(old) => {
+                main.remove(name)
+            }
+            (None, Some(old)) => warnings.push(format!(
+                "main.cf: {name} = {old} is not needed by the policy but was not written by smarthost; left as it is"
+            )),
+            (None, None) => {}
+        }
+    }
+    if layout.needs_ca_file && main.get(TLS_CA_FILE).unwrap_or("").is_empty() {
+        main.set(TLS_CA_FILE, SYSTEM_CA_FILE);
+    }
+    if let Some(level) = main.get(TLS_SECURITY_LEVEL) {
+        if !matches!(level, "" | "none" | "may") {
+            warnings.push(format!(
+                "main.cf: smtp_tls_security_level = {level} applies to every direct delivery too; smarthost sets TLS per relay and leaves it as it is"
+            ));
+        }
+    }
+    warnings
+}
+
+fn edit_master(text: &str, needed: bool) -> String {
+    let mut master = CfFile::parse(text, Kind::Master);
+    if needed {
+        if master.count(TLS_WRAPPER_SERVICE) == 0 || master.entries(TLS_WRAPPER_SERVICE).count() > 1 {
+            master.replace(TLS_WRAPPER_SERVICE, &tls_wrapper_entry(), Kind::Master);
+        }
+    } else {
+        master.remove(TLS_WRAPPER_SERVICE);
+    }
+    master.render()
+}
+
+fn push_file(plan: &mut Plan, path: PathBuf, mode: u32, before: Option<String>, after: Option<String>, sensitive: bool) {
+    if before == after {
+        return;
+    }
+    let change = if sensitive {
+        FileChange::sensitive(path, mode, before, after, maps::redact_secrets)
+    } else {
+        FileChange::new(path, mode, before, after)
+    };
+    plan.changes.push(Change::File(change));
+}
+
+pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, Error> {
+    let mut plan = Plan::new("postfix");
+    plan.warnings = desired.validate()?;
+    let layout = Layout::new(desired, options);
+    plan.warnings.extend(layout.warnings.iter().cloned());
+
+    let tables: [(&str, &Table, bool); 4] = [
+        (SENDER_RELAY_MAP, &layout.sender_relay, false),
+        (SECRETS_MAP, &layout.secrets, true),
+        (TLS_POLICY_MAP, &layout.tls_policy, false),
+        (SENDER_TRANSPORT_MAP, &layout.sender_transport, false),
+    ];
+    let mut compile = Vec::new();
+    for (name, table, sensitive) in tables {
+        let path = options.map_file(name);
+        let before = read_optional(&path)?;
+        let after = maps::render(table);
+        let mode = if sensitive { SECRET_MODE } else { file_mode(&path, MAP_MODE) };
+        if before != after && after.is_some() && options.map_type.needs_postmap() {
+            compile.push(path.clone());
+        }
+        push_file(&mut plan, path, mode, before, after, sensitive);
+    }
+
+    let master_path = options.on_disk(&Path::new("/").join(MASTER_CF));
+    let master_before = read_optional(&master_path)?;
+    let master_text = master_before.clone().unwrap_or_default();
+    let master_after = edit_master(&master_text, layout.needs_wrapper);
+    if master_after != master_text {
+        let mode = file_mode(&master_path, MAP_MODE);
+        push_file(&mut plan, master_path, mode, master_before, Some(master_after), false);
+    }
+
+    let main_path = options.on_disk(&Path::new("/").join(MAIN_CF));
+    let main_before = read_optional(&main_path)?;
+    if main_before.is_none() {
+        plan.warnings.push(format!("{} does not exist; it is created with the managed parameters only", main_path.display()));
+    }
+    let main_text = main_before.clone().unwrap_or_default();
+    let mut main = CfFile::parse(&main_text, Kind::Main);
+    plan.warnings.extend(edit_main(&mut main, &layout, options));
+    let main_after = main.render();
+    if main_after != main_text {
+        let mode = file_mode(&main_path, MAP_MODE);
+        push_file(&mut plan, main_path, mode, main_before, Some(main_after), false);
+    }
+
+    if plan.is_empty() {
+        return Ok(plan);
+    }
+    if options.run_postmap {
+        for path in compile {
+            let argv = vec!["postmap".to_owned(), format!("{}:{}", options.map_type, path.display())];
+            plan.changes.push(Change::Command(CommandRun { argv, reason: "compile the lookup table".into() }));
+        }
+    } else if !compile.is_empty() {
+        plan.warnings.push(format!(
+            "the {} tables are not compiled here; run postmap on each of them on the target server",
+            options.map_type
+        ));
+    }
+    if let Some(argv) = &options.check_command {
+        plan.changes.push(Change::Command(CommandRun { argv: argv.clone(), reason: "validate the configuration".into() }));
+    }
+    if let Some(argv) = &options.reload_command {
+        plan.changes.push(Change::Command(CommandRun { argv: argv.clone(), reason: "load the new configuration".into() }));
+    }
+    Ok(plan)
+}
