@@ -99,10 +99,10 @@ fn run(argv: &[String], secrets: &[String]) -> Result<String, Error> {
         command: command.clone(),
         output: "empty command".into(),
     })?;
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| Error::Command { command: command.clone(), output: e.to_string() })?;
+    let output = Command::new(program).args(args).output().map_err(|e| Error::Command {
+        command: command.clone(),
+        output: e.to_string(),
+    })?;
     let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stdout));
     for secret in secrets {
@@ -112,8 +112,14 @@ fn run(argv: &[String], secrets: &[String]) -> Result<String, Error> {
     if output.status.success() {
         Ok(command)
     } else {
-        let status = output.status.code().map_or("a signal".to_owned(), |c| format!("status {c}"));
-        Err(Error::Command { command, output: format!("exited with {status}: {text}") })
+        let status = output
+            .status
+            .code()
+            .map_or("a signal".to_owned(), |c| format!("status {c}"));
+        Err(Error::Command {
+            command,
+            output: format!("exited with {status}: {text}"),
+        })
     }
 }
 
@@ -125,7 +131,12 @@ fn lock(options: &PostfixOptions) -> Result<Lock, Error> {
     let dir = main.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let path = dir.join(".smarthost.lock");
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(Lock(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
@@ -137,7 +148,9 @@ pub(crate) fn apply(options: &PostfixOptions, plan: &Plan) -> Result<Applied, Er
     let _lock = lock(options)?;
     for file in plan.files() {
         if read_optional(file.path())?.as_deref() != file.before() {
-            return Err(Error::Stale { path: file.path().to_owned() });
+            return Err(Error::Stale {
+                path: file.path().to_owned(),
+            });
         }
     }
     let mut applied = Applied::default();
@@ -184,14 +197,26 @@ fn rollback(options: &PostfixOptions, written: &[&FileChange], cause: Error, sec
         }
         if options.run_postmap && options.map_type.needs_postmap() {
             let map_dir = options.on_disk(&options.map_dir);
-            for file in written.iter().filter(|f| f.path().starts_with(&map_dir) && f.before().is_some()) {
-                run(&["postmap".to_owned(), format!("{}:{}", options.map_type, file.path().display())], secrets)?;
+            for file in written
+                .iter()
+                .filter(|f| f.path().starts_with(&map_dir) && f.before().is_some())
+            {
+                run(
+                    &[
+                        "postmap".to_owned(),
+                        format!("{}:{}", options.map_type, file.path().display()),
+                    ],
+                    secrets,
+                )?;
             }
         }
         Ok(())
     };
     match restore() {
         Ok(()) => Error::RolledBack { cause: Box::new(cause) },
-        Err(restore) => Error::RollbackFailed { cause: Box::new(cause), restore: Box::new(restore) },
+        Err(restore) => Error::RollbackFailed {
+            cause: Box::new(cause),
+            restore: Box::new(restore),
+        },
     }
 }

@@ -61,8 +61,12 @@ fn strip_eol(line: &str) -> &str {
 
 /// `name = value` of a main.cf logical line's first line.
 fn parameter<'a>(input: &mut &'a str) -> winnow::Result<(&'a str, &'a str)> {
-    let name = take_while(1.., |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
-    (name, space0, '=', space0, rest).map(|(n, _, _, _, v)| (n, v)).parse_next(input)
+    let name = take_while(1.., |c: char| {
+        c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-'
+    });
+    (name, space0, '=', space0, rest)
+        .map(|(n, _, _, _, v)| (n, v))
+        .parse_next(input)
 }
 
 impl Entry {
@@ -77,7 +81,11 @@ impl Entry {
             },
             Kind::Master => (head.split_whitespace().next().map(str::to_owned), head.trim()),
         };
-        let value = std::iter::once(first).chain(tail).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+        let value = std::iter::once(first)
+            .chain(tail)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         Entry { raw, name, value }
     }
 }
@@ -169,9 +177,16 @@ impl CfFile {
     /// the one Postfix uses. Appends it at the end when absent.
     pub(crate) fn replace(&mut self, name: &str, text: &str, kind: Kind) {
         let eol = self.line_ending();
-        let text = if eol == "\r\n" { text.replace('\n', "\r\n") } else { text.to_owned() };
+        let text = if eol == "\r\n" {
+            text.replace('\n', "\r\n")
+        } else {
+            text.to_owned()
+        };
         let entry = Entry::parse(text, kind);
-        let last = self.items.iter().rposition(|i| matches!(i, Item::Entry(e) if e.name.as_deref() == Some(name)));
+        let last = self
+            .items
+            .iter()
+            .rposition(|i| matches!(i, Item::Entry(e) if e.name.as_deref() == Some(name)));
         match last {
             Some(at) => {
                 if let Item::Entry(old) = &self.items[at] {
@@ -205,7 +220,8 @@ impl CfFile {
 
     /// Removes every occurrence of `name`.
     pub(crate) fn remove(&mut self, name: &str) {
-        self.items.retain(|item| !matches!(item, Item::Entry(e) if e.name.as_deref() == Some(name)));
+        self.items
+            .retain(|item| !matches!(item, Item::Entry(e) if e.name.as_deref() == Some(name)));
     }
 
     fn ensure_final_newline(&mut self, eol: &str) {
@@ -228,7 +244,14 @@ mod tests {
 
     #[test]
     fn keeps_every_byte() {
-        for text in [SAMPLE, "a = 1\r\nb = 2", "  stray continuation\nx", "", "\n\n", "=broken\n"] {
+        for text in [
+            SAMPLE,
+            "a = 1\r\nb = 2",
+            "  stray continuation\nx",
+            "",
+            "\n\n",
+            "=broken\n",
+        ] {
             assert_eq!(CfFile::parse(text, Kind::Main).render(), text);
         }
     }
@@ -236,7 +259,10 @@ mod tests {
     #[test]
     fn reads_logical_lines() {
         let f = CfFile::parse(SAMPLE, Kind::Main);
-        assert_eq!(f.get("smtpd_recipient_restrictions"), Some("permit_mynetworks, reject_unauth_destination"));
+        assert_eq!(
+            f.get("smtpd_recipient_restrictions"),
+            Some("permit_mynetworks, reject_unauth_destination")
+        );
         assert_eq!(f.get("relayhost"), Some("old.example # not a comment"));
         assert_eq!(f.get("nonexistent"), None);
     }
@@ -250,8 +276,10 @@ mod tests {
         let out = f.render();
         assert_eq!(
             out,
-            SAMPLE.replace("relayhost=old.example # not a comment\n", "relayhost = [smtp.example.com]:587\n")
-                + "smtp_sasl_auth_enable = yes\n"
+            SAMPLE.replace(
+                "relayhost=old.example # not a comment\n",
+                "relayhost = [smtp.example.com]:587\n"
+            ) + "smtp_sasl_auth_enable = yes\n"
         );
     }
 

@@ -53,8 +53,11 @@ impl Layout {
         let map = |name: &str| format!("{}:{}/{name}", options.map_type, options.map_dir.display());
         let mut l = Layout::default();
         let server = policy.server.as_ref();
-        let levels: Vec<(Option<&DomainName>, &Smarthost)> =
-            server.map(|s| (None, s)).into_iter().chain(policy.domains.iter().map(|(d, s)| (Some(d), s))).collect();
+        let levels: Vec<(Option<&DomainName>, &Smarthost)> = server
+            .map(|s| (None, s))
+            .into_iter()
+            .chain(policy.domains.iter().map(|(d, s)| (Some(d), s)))
+            .collect();
 
         for (domain, s) in &levels {
             let nexthop = s.relay.to_string();
@@ -77,7 +80,8 @@ impl Layout {
                     Some(d) => format!("@{d}"),
                     None => nexthop.clone(),
                 };
-                l.secrets.insert(key, format!("{}:{}", c.username(), c.password().expose()));
+                l.secrets
+                    .insert(key, format!("{}:{}", c.username(), c.password().expose()));
             }
             l.warnings.extend(s.warnings());
         }
@@ -87,7 +91,8 @@ impl Layout {
             let key = format!("@{domain}");
             l.sender_relay.insert(key.clone(), s.relay.to_string());
             if s.encryption == Encryption::ImplicitTls {
-                l.sender_transport.insert(key, format!("{TLS_WRAPPER_SERVICE}:{}", s.relay));
+                l.sender_transport
+                    .insert(key, format!("{TLS_WRAPPER_SERVICE}:{}", s.relay));
             } else if server_wrapped {
                 // Without this entry the domain would inherit the wrapper
                 // transport of the server-wide relay and fail on STARTTLS.
@@ -107,7 +112,10 @@ impl Layout {
             (SASL_TLS_SECURITY_OPTIONS, set(any_auth, "noanonymous".into())),
             (SENDER_DEPENDENT_AUTH, set(has_domains, "yes".into())),
             (SENDER_RELAY_MAPS, set(has_domains, map(SENDER_RELAY_MAP))),
-            (SENDER_TRANSPORT_MAPS, set(!l.sender_transport.is_empty(), map(SENDER_TRANSPORT_MAP))),
+            (
+                SENDER_TRANSPORT_MAPS,
+                set(!l.sender_transport.is_empty(), map(SENDER_TRANSPORT_MAP)),
+            ),
             (TLS_POLICY_MAPS, set(!l.tls_policy.is_empty(), map(TLS_POLICY_MAP))),
         ];
         l.needs_ca_file = l.tls_policy.values().any(|v| v.starts_with("secure"));

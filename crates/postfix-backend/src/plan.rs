@@ -79,7 +79,14 @@ fn edit_master(text: &str, needed: bool) -> String {
     master.render()
 }
 
-fn push_file(plan: &mut Plan, path: PathBuf, mode: u32, before: Option<String>, after: Option<String>, sensitive: bool) {
+fn push_file(
+    plan: &mut Plan,
+    path: PathBuf,
+    mode: u32,
+    before: Option<String>,
+    after: Option<String>,
+    sensitive: bool,
+) {
     if before == after {
         return;
     }
@@ -93,7 +100,7 @@ fn push_file(plan: &mut Plan, path: PathBuf, mode: u32, before: Option<String>, 
 
 pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, Error> {
     let mut plan = Plan::new("postfix");
-    plan.warnings = desired.validate()?;
+    plan.warnings = desired.warnings();
     let layout = Layout::new(desired, options);
     plan.warnings.extend(layout.warnings.iter().cloned());
 
@@ -108,7 +115,11 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
         let path = options.map_file(name);
         let before = read_optional(&path)?;
         let after = maps::render(table);
-        let mode = if sensitive { SECRET_MODE } else { file_mode(&path, MAP_MODE) };
+        let mode = if sensitive {
+            SECRET_MODE
+        } else {
+            file_mode(&path, MAP_MODE)
+        };
         if before != after && after.is_some() && options.map_type.needs_postmap() {
             compile.push(path.clone());
         }
@@ -127,7 +138,10 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
     let main_path = options.on_disk(&Path::new("/").join(MAIN_CF));
     let main_before = read_optional(&main_path)?;
     if main_before.is_none() {
-        plan.warnings.push(format!("{} does not exist; it is created with the managed parameters only", main_path.display()));
+        plan.warnings.push(format!(
+            "{} does not exist; it is created with the managed parameters only",
+            main_path.display()
+        ));
     }
     let main_text = main_before.clone().unwrap_or_default();
     let mut main = CfFile::parse(&main_text, Kind::Main);
@@ -144,7 +158,10 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
     if options.run_postmap {
         for path in compile {
             let argv = vec!["postmap".to_owned(), format!("{}:{}", options.map_type, path.display())];
-            plan.changes.push(Change::Command(CommandRun { argv, reason: "compile the lookup table".into() }));
+            plan.changes.push(Change::Command(CommandRun {
+                argv,
+                reason: "compile the lookup table".into(),
+            }));
         }
     } else if !compile.is_empty() {
         plan.warnings.push(format!(
@@ -153,10 +170,16 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
         ));
     }
     if let Some(argv) = &options.check_command {
-        plan.changes.push(Change::Command(CommandRun { argv: argv.clone(), reason: "validate the configuration".into() }));
+        plan.changes.push(Change::Command(CommandRun {
+            argv: argv.clone(),
+            reason: "validate the configuration".into(),
+        }));
     }
     if let Some(argv) = &options.reload_command {
-        plan.changes.push(Change::Command(CommandRun { argv: argv.clone(), reason: "load the new configuration".into() }));
+        plan.changes.push(Change::Command(CommandRun {
+            argv: argv.clone(),
+            reason: "load the new configuration".into(),
+        }));
     }
     Ok(plan)
 }

@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use smarthost_core::{
-    Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username,
-};
+use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
 
 use crate::cf::{CfFile, Kind};
 use crate::error::Error;
@@ -59,7 +57,11 @@ struct Current {
 
 impl Current {
     fn unreadable(&self, what: &str, reason: impl Into<String>) -> Error {
-        Error::Unreadable { path: self.main_path.clone(), what: what.to_owned(), reason: reason.into() }
+        Error::Unreadable {
+            path: self.main_path.clone(),
+            what: what.to_owned(),
+            reason: reason.into(),
+        }
     }
 
     fn smarthost(
@@ -96,12 +98,17 @@ impl Current {
                     .split_once(':')
                     .ok_or_else(|| self.unreadable(secret_key, "credentials are not of the form user:password"))?;
                 let username = Username::new(user).map_err(|e| self.unreadable(secret_key, e.to_string()))?;
-                let password = Secret::new(password.to_owned()).map_err(|e| self.unreadable(secret_key, e.to_string()))?;
+                let password =
+                    Secret::new(password.to_owned()).map_err(|e| self.unreadable(secret_key, e.to_string()))?;
                 Some(Credentials::new(username, password))
             }
             None => None,
         };
-        Ok(Smarthost { relay, encryption, credentials })
+        Ok(Smarthost {
+            relay,
+            encryption,
+            credentials,
+        })
     }
 }
 
@@ -130,7 +137,11 @@ pub(crate) fn read(options: &PostfixOptions) -> Result<Policy, Error> {
         };
         let what = format!("{SENDER_RELAY_MAPS} {key}");
         let domain = DomainName::parse(name).map_err(|e| current.unreadable(&what, e.to_string()))?;
-        let transport = current.sender_transport.get(&key).and_then(|t| t.split_once(':')).map(|(t, _)| t.to_owned());
+        let transport = current
+            .sender_transport
+            .get(&key)
+            .and_then(|t| t.split_once(':'))
+            .map(|(t, _)| t.to_owned());
         let smarthost = current.smarthost(&what, &relay, &key, transport.as_deref())?;
         policy.domains.insert(domain, smarthost);
     }

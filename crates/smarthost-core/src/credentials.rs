@@ -34,7 +34,10 @@ impl Secret {
             Ok(()) => None,
         };
         match reason {
-            Some(reason) => Err(Error::InvalidSecret { field: "password".into(), reason }),
+            Some(reason) => Err(Error::InvalidSecret {
+                field: "password".into(),
+                reason,
+            }),
             None => Ok(Secret(value)),
         }
     }

@@ -56,20 +56,26 @@ impl DomainName {
         }
         let trimmed = input.strip_suffix('.').unwrap_or(input);
         if trimmed.is_empty() || trimmed.starts_with('.') || trimmed.contains("..") {
-            return Err(Error::invalid(field, input, "has an empty label (two dots in a row, or a leading dot)"));
+            return Err(Error::invalid(
+                field,
+                input,
+                "has an empty label (two dots in a row, or a leading dot)",
+            ));
         }
         let ascii = if trimmed.is_ascii() {
             trimmed.to_ascii_lowercase()
         } else {
-            idna::domain_to_ascii_strict(trimmed).map_err(|_| {
-                Error::invalid(field, input, "is not a valid internationalized domain name (IDNA)")
-            })?
+            idna::domain_to_ascii_strict(trimmed)
+                .map_err(|_| Error::invalid(field, input, "is not a valid internationalized domain name (IDNA)"))?
         };
         if ascii.len() > MAX_NAME_LEN {
             return Err(Error::invalid(
                 field,
                 input,
-                format!("is {} bytes long; a domain name has at most {MAX_NAME_LEN}", ascii.len()),
+                format!(
+                    "is {} bytes long; a domain name has at most {MAX_NAME_LEN}",
+                    ascii.len()
+                ),
             ));
         }
         for label in ascii.split('.') {
@@ -77,7 +83,10 @@ impl DomainName {
                 return Err(Error::invalid(
                     field,
                     input,
-                    format!("has a label of {} bytes; a label has at most {MAX_LABEL_LEN}", label.len()),
+                    format!(
+                        "has a label of {} bytes; a label has at most {MAX_LABEL_LEN}",
+                        label.len()
+                    ),
                 ));
             }
             if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
@@ -88,10 +97,18 @@ impl DomainName {
                 ));
             }
             if label.starts_with('-') || label.ends_with('-') {
-                return Err(Error::invalid(field, input, format!("label {label:?} starts or ends with '-'")));
+                return Err(Error::invalid(
+                    field,
+                    input,
+                    format!("label {label:?} starts or ends with '-'"),
+                ));
             }
         }
-        if ascii.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+        if ascii
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(Error::invalid(
                 field,
                 input,
@@ -108,7 +125,10 @@ impl DomainName {
 
     /// The domain this one is directly below, if any (`a.b.example` → `b.example`).
     pub fn parent(&self) -> Option<DomainName> {
-        self.0.split_once('.').map(|(_, rest)| DomainName(rest.to_owned())).filter(|p| p.0.contains('.'))
+        self.0
+            .split_once('.')
+            .map(|(_, rest)| DomainName(rest.to_owned()))
+            .filter(|p| p.0.contains('.'))
     }
 }
 
@@ -151,7 +171,10 @@ mod tests {
     #[test]
     fn normalizes_case_trailing_dot_and_idna() {
         assert_eq!(DomainName::parse("Example.COM.").unwrap().as_str(), "example.com");
-        assert_eq!(DomainName::parse("bücher.example").unwrap().as_str(), "xn--bcher-kva.example");
+        assert_eq!(
+            DomainName::parse("bücher.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
         assert_eq!(
             DomainName::parse("BÜCHER.example").unwrap(),
             DomainName::parse("xn--bcher-kva.example").unwrap()

@@ -76,11 +76,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn invalid(
-        field: impl Into<String>,
-        value: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Invalid {
             field: field.into(),
             value: value.into(),

@@ -22,7 +22,10 @@ pub struct LevelFeatures {
 
 impl Default for LevelFeatures {
     fn default() -> Self {
-        LevelFeatures { enabled: true, check_certificate: true }
+        LevelFeatures {
+            enabled: true,
+            check_certificate: true,
+        }
     }
 }
 
@@ -53,7 +56,10 @@ impl Features {
             enabled: a.enabled && b.enabled,
             check_certificate: a.check_certificate && b.check_certificate,
         };
-        Features { server: level(self.server, other.server), domain: level(self.domain, other.domain) }
+        Features {
+            server: level(self.server, other.server),
+            domain: level(self.domain, other.domain),
+        }
     }
 
     /// Parses a settings file: TOML with one `[features]` table, the same as
@@ -61,7 +67,10 @@ impl Features {
     pub fn from_settings_toml(path: &Path, text: &str) -> Result<Features, Error> {
         toml::from_str::<SettingsFile>(text)
             .map(|s| s.features)
-            .map_err(|e| Error::PolicySyntax { path: path.to_owned(), message: e.to_string() })
+            .map_err(|e| Error::PolicySyntax {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
     }
 
     /// Reads a settings file; a missing file means the defaults.
@@ -69,7 +78,11 @@ impl Features {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::from_settings_toml(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Features::default()),
-            Err(source) => Err(Error::Read { field: "settings".into(), path: path.to_owned(), source }),
+            Err(source) => Err(Error::Read {
+                field: "settings".into(),
+                path: path.to_owned(),
+                source,
+            }),
         }
     }
 }

@@ -55,7 +55,13 @@ pub struct FileChange {
 impl FileChange {
     /// A change of a file that holds no secret. `None` means "absent".
     pub fn new(path: PathBuf, mode: u32, before: Option<String>, after: Option<String>) -> Self {
-        FileChange { path, mode, before, after, shown: None }
+        FileChange {
+            path,
+            mode,
+            before,
+            after,
+            shown: None,
+        }
     }
 
     /// A change of a file that holds secrets: `redact` turns a content into
@@ -68,7 +74,13 @@ impl FileChange {
         redact: impl Fn(&str) -> String,
     ) -> Self {
         let shown = (before.as_deref().map(&redact), after.as_deref().map(&redact));
-        FileChange { path, mode, before, after, shown: Some(shown) }
+        FileChange {
+            path,
+            mode,
+            before,
+            after,
+            shown: Some(shown),
+        }
     }
 
     /// The file's path (under the backend's root).
@@ -116,8 +128,17 @@ impl FileChange {
     pub fn diff(&self) -> String {
         let (before, after) = self.shown();
         let name = self.path.display().to_string();
-        let old_name = if before.is_some() { format!("a{name}") } else { "/dev/null".into() };
-        let new_name = if after.is_some() { format!("b{name}") } else { "/dev/null".into() };
+        let name = name.trim_start_matches('/');
+        let old_name = if before.is_some() {
+            format!("a/{name}")
+        } else {
+            "/dev/null".into()
+        };
+        let new_name = if after.is_some() {
+            format!("b/{name}")
+        } else {
+            "/dev/null".into()
+        };
         let (before, after) = (before.unwrap_or(""), after.unwrap_or(""));
         let mut out = TextDiff::from_lines(before, after)
             .unified_diff()
@@ -229,7 +250,11 @@ pub struct CommandRun {
 impl Plan {
     /// An empty plan for `backend`.
     pub fn new(backend: impl Into<String>) -> Self {
-        Plan { schema: JSON_SCHEMA, backend: backend.into(), ..Plan::default() }
+        Plan {
+            schema: JSON_SCHEMA,
+            backend: backend.into(),
+            ..Plan::default()
+        }
     }
 
     /// Whether the plan changes nothing (commands alone change nothing: they

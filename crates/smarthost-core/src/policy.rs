@@ -80,7 +80,19 @@ impl Policy {
                 setting: "features.domain.enabled",
             });
         }
-        Ok(self.server.iter().chain(self.domains.values()).flat_map(Smarthost::warnings).collect())
+        Ok(self.warnings())
+    }
+
+    /// The warnings of every smarthost ([`Smarthost::warnings`]), without
+    /// the feature check of [`Policy::validate`]: a backend plans whatever
+    /// it is given, so that entries of a level disabled later can still be
+    /// removed one by one.
+    pub fn warnings(&self) -> Vec<String> {
+        self.server
+            .iter()
+            .chain(self.domains.values())
+            .flat_map(Smarthost::warnings)
+            .collect()
     }
 
     /// Sets the server-wide smarthost, unless the feature settings forbid it.
@@ -132,15 +144,29 @@ impl Policy {
         };
         if domain.is_empty() {
             let (via, reason) = match &self.server {
-                Some(s) => (Via::Server(s), "the null sender (bounces) has no domain; it takes the server-wide smarthost".to_owned()),
-                None => (Via::Direct, "the null sender (bounces) has no domain and there is no server-wide smarthost".to_owned()),
+                Some(s) => (
+                    Via::Server(s),
+                    "the null sender (bounces) has no domain; it takes the server-wide smarthost".to_owned(),
+                ),
+                None => (
+                    Via::Direct,
+                    "the null sender (bounces) has no domain and there is no server-wide smarthost".to_owned(),
+                ),
             };
-            return Ok(Route { sender_domain: None, via, reason });
+            return Ok(Route {
+                sender_domain: None,
+                via,
+                reason,
+            });
         }
         let domain = DomainName::parse_field("sender", domain)?;
         if let Some(s) = self.domains.get(&domain) {
             let reason = format!("{domain} has its own smarthost, which wins over the server-wide one");
-            return Ok(Route { sender_domain: Some(domain), via: Via::Domain(s), reason });
+            return Ok(Route {
+                sender_domain: Some(domain),
+                via: Via::Domain(s),
+                reason,
+            });
         }
         let mut reason = format!("{domain} has no smarthost of its own");
         let mut ancestor = domain.parent();
@@ -163,6 +189,10 @@ impl Policy {
                 Via::Direct
             }
         };
-        Ok(Route { sender_domain: Some(domain), via, reason })
+        Ok(Route {
+            sender_domain: Some(domain),
+            via,
+            reason,
+        })
     }
 }

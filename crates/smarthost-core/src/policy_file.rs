@@ -78,11 +78,16 @@ impl SecretSource {
                 })?;
                 strip_newline(text)
             }
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|_| Error::Env { field: field.to_owned(), var: var.clone() })?,
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| Error::Env {
+                field: field.to_owned(),
+                var: var.clone(),
+            })?,
         };
         Secret::new(value).map_err(|e| match e {
-            Error::InvalidSecret { reason, .. } => Error::InvalidSecret { field: field.to_owned(), reason },
+            Error::InvalidSecret { reason, .. } => Error::InvalidSecret {
+                field: field.to_owned(),
+                reason,
+            },
             other => other,
         })
     }
@@ -103,18 +108,26 @@ impl Policy {
     /// Reads a policy file. Relative `password_file` paths are relative to
     /// the policy file's folder.
     pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Read { field: "policy".into(), path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            field: "policy".into(),
+            path: path.to_owned(),
+            source,
+        })?;
         Policy::from_toml(path, &text)
     }
 
     /// Parses a policy from TOML text; `path` is used in messages and to
     /// resolve relative `password_file` paths.
     pub fn from_toml(path: &Path, text: &str) -> Result<Policy, Error> {
-        let raw: PolicyToml = toml::from_str(text)
-            .map_err(|e| Error::PolicySyntax { path: path.to_owned(), message: e.to_string() })?;
+        let raw: PolicyToml = toml::from_str(text).map_err(|e| Error::PolicySyntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         let base = path.parent().unwrap_or(Path::new(""));
-        let server = raw.server.map(|s| s.resolve(base).map_err(|e| e.in_field("server"))).transpose()?;
+        let server = raw
+            .server
+            .map(|s| s.resolve(base).map_err(|e| e.in_field("server")))
+            .transpose()?;
         let mut domains = BTreeMap::new();
         for (name, entry) in raw.domains {
             let prefix = format!("domains.{name:?}");
@@ -128,7 +141,11 @@ impl Policy {
                 ));
             }
         }
-        let policy = Policy { server, domains, features: raw.features };
+        let policy = Policy {
+            server,
+            domains,
+            features: raw.features,
+        };
         policy.validate()?;
         Ok(policy)
     }
@@ -137,7 +154,11 @@ impl Policy {
 /// Reports a domain key's error at the key itself, not at `domain`.
 fn retarget(e: Error, field: &str) -> Error {
     match e {
-        Error::Invalid { value, reason, .. } => Error::Invalid { field: field.to_owned(), value, reason },
+        Error::Invalid { value, reason, .. } => Error::Invalid {
+            field: field.to_owned(),
+            value,
+            reason,
+        },
         other => other,
     }
 }
@@ -154,16 +175,18 @@ impl SmarthostToml {
         let encryption = self.encryption.unwrap_or(Encryption::default_for_port(relay.port()));
         let source = match (self.password_file, self.password_env) {
             (Some(_), Some(_)) => {
-                return Err(Error::invalid("password_env", "", "give either password_file or password_env, not both"))
+                return Err(Error::invalid(
+                    "password_env",
+                    "",
+                    "give either password_file or password_env, not both",
+                ))
             }
             (Some(file), None) => Some(SecretSource::File(base.join(file))),
             (None, Some(var)) => Some(SecretSource::Env(var)),
             (None, None) => None,
         };
         let credentials = match (self.username, source) {
-            (Some(user), Some(source)) => {
-                Some(Credentials::new(Username::new(&user)?, source.read("password")?))
-            }
+            (Some(user), Some(source)) => Some(Credentials::new(Username::new(&user)?, source.read("password")?)),
             (Some(_), None) => {
                 return Err(Error::Missing {
                     field: "password_file".into(),
@@ -171,10 +194,17 @@ impl SmarthostToml {
                 })
             }
             (None, Some(_)) => {
-                return Err(Error::Missing { field: "username".into(), reason: "a password needs a username".into() })
+                return Err(Error::Missing {
+                    field: "username".into(),
+                    reason: "a password needs a username".into(),
+                })
             }
             (None, None) => None,
         };
-        Ok(Smarthost { relay, encryption, credentials })
+        Ok(Smarthost {
+            relay,
+            encryption,
+            credentials,
+        })
     }
 }

@@ -68,14 +68,25 @@ struct Shape<'a> {
 
 fn shape<'a>(input: &mut &'a str) -> winnow::Result<Shape<'a>> {
     let port = opt(preceded(':', take_while(0.., |c: char| c != ':')));
-    let mut bracketed = (delimited('[', take_till(0.., ']'), ']'), port, eof)
-        .map(|(host, port, _)| Shape { bracketed: true, host, port });
+    let mut bracketed = (delimited('[', take_till(0.., ']'), ']'), port, eof).map(|(host, port, _)| Shape {
+        bracketed: true,
+        host,
+        port,
+    });
     // A bare IPv6 address has colons in it and no port.
     let bare_ipv6 = terminated(rest, eof)
         .verify(|s: &str| s.parse::<Ipv6Addr>().is_ok())
-        .map(|host| Shape { bracketed: false, host, port: None });
+        .map(|host| Shape {
+            bracketed: false,
+            host,
+            port: None,
+        });
     let port = opt(preceded(':', take_while(0.., |c: char| c != ':')));
-    let bare = (take_till(0.., ':'), port, eof).map(|(host, port, _)| Shape { bracketed: false, host, port });
+    let bare = (take_till(0.., ':'), port, eof).map(|(host, port, _)| Shape {
+        bracketed: false,
+        host,
+        port,
+    });
     if input.starts_with('[') {
         bracketed.parse_next(input)
     } else {
@@ -85,13 +96,21 @@ fn shape<'a>(input: &mut &'a str) -> winnow::Result<Shape<'a>> {
 
 fn parse_port(text: &str) -> Result<u16, Error> {
     if text.is_empty() {
-        return Err(Error::invalid("relay.port", text, "is empty: remove the ':' or give a port such as 587"));
+        return Err(Error::invalid(
+            "relay.port",
+            text,
+            "is empty: remove the ':' or give a port such as 587",
+        ));
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid("relay.port", text, "is not a number"));
     }
     match text.parse::<u32>() {
-        Ok(0) => Err(Error::invalid("relay.port", text, "port 0 is not a valid port (1-65535)")),
+        Ok(0) => Err(Error::invalid(
+            "relay.port",
+            text,
+            "port 0 is not a valid port (1-65535)",
+        )),
         Ok(p) if p <= u32::from(u16::MAX) => Ok(p as u16),
         _ => Err(Error::invalid("relay.port", text, "is out of range (1-65535)")),
     }
@@ -102,10 +121,18 @@ impl RelayHost {
     /// lookup; asking for one is an error.
     pub fn new(host: Host, port: u16, mx_lookup: bool) -> Result<Self, Error> {
         if port == 0 {
-            return Err(Error::invalid("relay.port", "0", "port 0 is not a valid port (1-65535)"));
+            return Err(Error::invalid(
+                "relay.port",
+                "0",
+                "port 0 is not a valid port (1-65535)",
+            ));
         }
         if mx_lookup && !matches!(host, Host::Name(_)) {
-            return Err(Error::invalid(FIELD, host.to_string(), "an IP address has no MX records to look up"));
+            return Err(Error::invalid(
+                FIELD,
+                host.to_string(),
+                "an IP address has no MX records to look up",
+            ));
         }
         Ok(RelayHost { host, port, mx_lookup })
     }
@@ -153,9 +180,17 @@ impl RelayHost {
         }
         let ipv6_prefix = shape.host.get(..5).filter(|p| p.eq_ignore_ascii_case("ipv6:"));
         let host = if let Some(v6) = ipv6_prefix.filter(|_| shape.bracketed).map(|_| &shape.host[5..]) {
-            Host::Ipv6(v6.parse().map_err(|_| Error::invalid(field, v6, "is not a valid IPv6 address"))?)
+            Host::Ipv6(
+                v6.parse()
+                    .map_err(|_| Error::invalid(field, v6, "is not a valid IPv6 address"))?,
+            )
         } else if shape.host.contains(':') {
-            Host::Ipv6(shape.host.parse().map_err(|_| Error::invalid(field, shape.host, "is not a valid IPv6 address"))?)
+            Host::Ipv6(
+                shape
+                    .host
+                    .parse()
+                    .map_err(|_| Error::invalid(field, shape.host, "is not a valid IPv6 address"))?,
+            )
         } else if let Ok(v4) = shape.host.parse::<Ipv4Addr>() {
             Host::Ipv4(v4)
         } else if shape.host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {

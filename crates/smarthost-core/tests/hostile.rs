@@ -56,9 +56,18 @@ fn relay_hosts_are_rejected_with_a_reason() {
         let err = RelayHost::parse(input).expect_err(input);
         let text = err.to_string();
         assert_eq!(err.field(), Some(*field), "field for {input:?}: {text}");
-        assert!(text.contains(needle), "message for {input:?} should mention {needle:?}: {text}");
-        assert!(!text.contains('\n'), "message for {input:?} must stay on one line: {text}");
-        assert!(text.starts_with(&format!("{field}: ")), "message names the field: {text}");
+        assert!(
+            text.contains(needle),
+            "message for {input:?} should mention {needle:?}: {text}"
+        );
+        assert!(
+            !text.contains('\n'),
+            "message for {input:?} must stay on one line: {text}"
+        );
+        assert!(
+            text.starts_with(&format!("{field}: ")),
+            "message names the field: {text}"
+        );
     }
 }
 

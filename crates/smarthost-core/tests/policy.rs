@@ -5,8 +5,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use smarthost_core::{
-    Credentials, DomainName, Encryption, Error, Features, FileChange, Plan, Policy, RelayHost, Secret,
-    Smarthost, Username, Via,
+    Credentials, DomainName, Encryption, Error, Features, FileChange, Plan, Policy, RelayHost, Secret, Smarthost,
+    Username, Via,
 };
 
 const SECRET: &str = "S3cr3t-Pa55w0rd-value";
@@ -29,7 +29,11 @@ fn domain(d: &str) -> DomainName {
 fn sample() -> Policy {
     let mut p = Policy::default();
     p.set_server(with_auth("[smtp.sendgrid.net]:587", "apikey")).unwrap();
-    p.set_domain(domain("shop.example"), with_auth("[smtp.mailgun.org]:587", "postmaster@mg.shop.example")).unwrap();
+    p.set_domain(
+        domain("shop.example"),
+        with_auth("[smtp.mailgun.org]:587", "postmaster@mg.shop.example"),
+    )
+    .unwrap();
     p
 }
 
@@ -37,9 +41,15 @@ fn sample() -> Policy {
 fn domain_smarthost_wins_over_server() {
     let p = sample();
     let r = p.route("alice@Shop.Example").unwrap();
-    assert!(matches!(r.via, Via::Domain(s) if s.relay.to_string() == "[smtp.mailgun.org]:587"), "{r}");
+    assert!(
+        matches!(r.via, Via::Domain(s) if s.relay.to_string() == "[smtp.mailgun.org]:587"),
+        "{r}"
+    );
     let r = p.route("bob@other.example").unwrap();
-    assert!(matches!(r.via, Via::Server(s) if s.relay.to_string() == "[smtp.sendgrid.net]:587"), "{r}");
+    assert!(
+        matches!(r.via, Via::Server(s) if s.relay.to_string() == "[smtp.sendgrid.net]:587"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -87,21 +97,25 @@ fn disabled_levels_refuse_set() {
 
     let mut p = Policy::default();
     p.features.domain.enabled = false;
-    let err = p.set_domain(domain("a.example"), smarthost("[smtp.example.com]:587")).unwrap_err();
+    let err = p
+        .set_domain(domain("a.example"), smarthost("[smtp.example.com]:587"))
+        .unwrap_err();
     assert!(err.to_string().contains("features.domain.enabled = false"), "{err}");
     assert!(p.domains.is_empty());
 }
 
 #[test]
 fn settings_can_only_turn_features_off() {
-    let admin = Features::from_settings_toml(Path::new("settings.toml"), "[features.domain]\nenabled = false\n").unwrap();
+    let admin =
+        Features::from_settings_toml(Path::new("settings.toml"), "[features.domain]\nenabled = false\n").unwrap();
     let mut from_policy = Features::default();
     from_policy.server.check_certificate = false;
     let both = admin.and(from_policy);
     assert!(!both.domain.enabled);
     assert!(!both.server.check_certificate);
     assert!(both.server.enabled && both.domain.check_certificate);
-    let err = Features::from_settings_toml(Path::new("settings.toml"), "[features.server]\nenable = false\n").unwrap_err();
+    let err =
+        Features::from_settings_toml(Path::new("settings.toml"), "[features.server]\nenable = false\n").unwrap_err();
     assert!(err.to_string().contains("unknown field `enable`"), "{err}");
 }
 
@@ -143,8 +157,16 @@ check_certificate = false
     assert_eq!(server.credentials.as_ref().unwrap().password().expose(), SECRET);
     assert_eq!(server.encryption, Encryption::Starttls);
     let shop = &p.domains[&domain("shop.example")];
-    assert_eq!(shop.credentials.as_ref().unwrap().password().expose(), SECRET, "trailing newline removed");
-    assert_eq!(shop.encryption, Encryption::ImplicitTls, "port 465 defaults to implicit TLS");
+    assert_eq!(
+        shop.credentials.as_ref().unwrap().password().expose(),
+        SECRET,
+        "trailing newline removed"
+    );
+    assert_eq!(
+        shop.encryption,
+        Encryption::ImplicitTls,
+        "port 465 defaults to implicit TLS"
+    );
     assert_eq!(p.domains[&domain("legacy.example")].encryption, Encryption::None);
     assert!(!p.features.domain.check_certificate);
     assert!(p.features.server.check_certificate);
@@ -170,7 +192,11 @@ fn policy_file_errors_name_the_field() {
         assert_eq!(err.field(), Some(field), "{text}: {err}");
         assert!(!err.to_string().contains("inline"), "{err}");
     }
-    let path = write(dir.path(), "policy.toml", "[server]\nrelay = \"[smtp.example.com]\"\nrelay_host = \"x\"\n");
+    let path = write(
+        dir.path(),
+        "policy.toml",
+        "[server]\nrelay = \"[smtp.example.com]\"\nrelay_host = \"x\"\n",
+    );
     let err = Policy::load(&path).unwrap_err();
     assert!(err.to_string().contains("unknown field `relay_host`"), "{err}");
 }
@@ -189,8 +215,14 @@ fn secrets_never_appear_in_debug_display_json_or_plans() {
 
     let mut plan = Plan::new("test");
     let text = format!("[smtp.sendgrid.net]:587 apikey:{SECRET}\n");
-    let change = FileChange::sensitive("/etc/secrets".into(), 0o600, None, Some(text.clone()), |t| t.replace(SECRET, "<redacted>"));
-    assert_eq!(change.after(), Some(text.as_str()), "the real content is kept for writing");
+    let change = FileChange::sensitive("/etc/secrets".into(), 0o600, None, Some(text.clone()), |t| {
+        t.replace(SECRET, "<redacted>")
+    });
+    assert_eq!(
+        change.after(),
+        Some(text.as_str()),
+        "the real content is kept for writing"
+    );
     plan.changes.push(smarthost_core::Change::File(change));
     assert!(!plan.render().contains(SECRET), "{}", plan.render());
     assert!(!format!("{plan:?}").contains(SECRET));

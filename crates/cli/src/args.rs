@@ -1,0 +1,242 @@
+//! The command line, as clap parses it. Only parsing and checking here; the
+//! commands live in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use smarthost_core::Encryption;
+
+/// Configure a smarthost (relay host) for the outgoing mail of a server or
+/// of one hosted domain.
+#[derive(Debug, Parser)]
+#[command(name = "smarthost", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// The mail server to configure.
+    #[arg(long, global = true, value_enum, default_value_t = BackendName::Postfix)]
+    pub(crate) backend: BackendName,
+
+    /// Render into this folder instead of the live system (`/`); no command
+    /// (postmap, reload) is run.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+
+    /// The policy file (TOML) for `plan` and `apply`; `route` uses it instead
+    /// of the live configuration when given.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+
+    /// The administrator's settings file ([features] only). Default:
+    /// ROOT/etc/smarthost/settings.toml; a missing file means all features on.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) settings: Option<PathBuf>,
+
+    /// Print JSON (schema 1) instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Postfix: lookup table type (default: from `postconf -m` on a live
+    /// server, hash when rendering into a folder).
+    #[arg(long, global = true, value_name = "TYPE")]
+    pub(crate) map_type: Option<postfix_backend::MapType>,
+
+    /// Postfix: folder of the lookup tables, as Postfix sees it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) map_dir: Option<PathBuf>,
+
+    /// Do not reload the mail server after applying.
+    #[arg(long, global = true)]
+    pub(crate) no_reload: bool,
+
+    /// Reload command run after applying (default: `postfix reload`).
+    #[arg(long, global = true, value_name = "COMMAND", conflicts_with = "no_reload")]
+    pub(crate) reload_command: Option<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The supported mail servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendName {
+    /// Postfix (Linux).
+    Postfix,
+    /// MailEnable (Windows).
+    Mailenable,
+    /// SmarterMail (Windows).
+    Smartermail,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Show the changes that would make the system match the policy file.
+    Plan {
+        /// Exit with 3 when changes are pending (0: nothing to change).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make the system match the policy file.
+    Apply {
+        /// Only show the plan.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show the server-wide smarthost and the domains that have one.
+    List,
+    /// Say where mail from this sender (address or domain, `<>` for bounces)
+    /// goes, and why.
+    Route {
+        /// `user@example.com`, `example.com` or `<>`.
+        sender: String,
+    },
+    /// The server-wide smarthost.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// A hosted domain's smarthost.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServerCommand {
+    /// Relay all outgoing mail without a domain smarthost through this relay.
+    Set(SetArgs),
+    /// Stop relaying server-wide: direct delivery for domains without their own.
+    Disable(ChangeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DomainCommand {
+    /// Relay this domain's outgoing mail through this relay.
+    Set {
+        /// The hosted domain.
+        domain: String,
+        #[command(flatten)]
+        set: SetArgs,
+    },
+    /// Remove this domain's smarthost: it uses the server-wide one again.
+    Disable {
+        /// The hosted domain.
+        domain: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChangeArgs {
+    /// Only show the plan.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SetArgs {
+    /// The relay: host, host:port, [host]:port (no MX lookup), IP address.
+    #[arg(long, value_name = "RELAY")]
+    pub(crate) relay: String,
+
+    /// Encryption; default: implicit-tls on port 465, starttls otherwise.
+    #[arg(long, value_enum)]
+    pub(crate) encryption: Option<EncryptionArg>,
+
+    /// SMTP AUTH user name (SendGrid: `apikey`).
+    #[arg(long, value_name = "USER")]
+    pub(crate) username: Option<String>,
+
+    /// Read the password from this file (its first line).
+    #[arg(long, value_name = "FILE", group = "secret")]
+    pub(crate) password_file: Option<PathBuf>,
+
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", group = "secret")]
+    pub(crate) password_env: Option<String>,
+
+    /// Read the password from standard input (one line).
+    #[arg(long, group = "secret")]
+    pub(crate) password_stdin: bool,
+
+    /// Not accepted: a password on the command line is visible to every user
+    /// of the machine. Declared only to refuse it without echoing it.
+    #[arg(long, hide = true, value_name = "SECRET", group = "secret")]
+    pub(crate) password: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) change: ChangeArgs,
+}
+
+/// `--encryption` values, with the names panels use as aliases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EncryptionArg {
+    /// No encryption required.
+    None,
+    /// STARTTLS required (panels: "TLS").
+    #[value(alias = "tls")]
+    Starttls,
+    /// TLS from the first byte, usually port 465 (panels: "SSL").
+    #[value(alias = "ssl")]
+    ImplicitTls,
+}
+
+impl From<EncryptionArg> for Encryption {
+    fn from(e: EncryptionArg) -> Self {
+        match e {
+            EncryptionArg::None => Encryption::None,
+            EncryptionArg::Starttls => Encryption::Starttls,
+            EncryptionArg::ImplicitTls => Encryption::ImplicitTls,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn panel_names_for_encryption_are_accepted() {
+        let cli = Cli::try_parse_from([
+            "smarthost",
+            "server",
+            "set",
+            "--relay",
+            "r.example",
+            "--encryption",
+            "ssl",
+        ])
+        .unwrap();
+        let Command::Server(ServerCommand::Set(set)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(set.encryption, Some(EncryptionArg::ImplicitTls));
+    }
+
+    #[test]
+    fn only_one_password_source() {
+        let err = Cli::try_parse_from([
+            "smarthost",
+            "server",
+            "set",
+            "--relay",
+            "r.example",
+            "--username",
+            "u",
+            "--password-env",
+            "A",
+            "--password-stdin",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli = Cli::try_parse_from(["smarthost", "list", "--root", "demo", "--json"]).unwrap();
+        assert_eq!(cli.root, Some(PathBuf::from("demo")));
+        assert!(cli.json);
+    }
+}

@@ -1,0 +1,72 @@
+//! Picks the backend from the command line and hides its error type.
+
+use postfix_backend::{PostfixOptions, PostfixWriter};
+use smarthost_core::{Applied, ConfigWriter, Features, Plan, Policy};
+
+use crate::args::{BackendName, Cli};
+use crate::error::CliError;
+
+/// A [`ConfigWriter`] whose errors are [`CliError`]s.
+pub(crate) trait Backend {
+    fn read(&self) -> Result<Policy, CliError>;
+    fn plan(&self, desired: &Policy) -> Result<Plan, CliError>;
+    fn apply(&self, plan: &Plan) -> Result<Applied, CliError>;
+}
+
+impl<W: ConfigWriter> Backend for W {
+    fn read(&self) -> Result<Policy, CliError> {
+        ConfigWriter::read(self).map_err(|e| CliError::Backend(Box::new(e)))
+    }
+    fn plan(&self, desired: &Policy) -> Result<Plan, CliError> {
+        ConfigWriter::plan(self, desired).map_err(|e| CliError::Backend(Box::new(e)))
+    }
+    fn apply(&self, plan: &Plan) -> Result<Applied, CliError> {
+        ConfigWriter::apply(self, plan).map_err(|e| CliError::Backend(Box::new(e)))
+    }
+}
+
+/// The backend the command line asks for.
+pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
+    match cli.backend {
+        BackendName::Postfix => {
+            let mut options = match &cli.root {
+                Some(root) => PostfixOptions::render_into(root),
+                None => PostfixOptions::live(),
+            };
+            if let Some(t) = cli.map_type {
+                options.map_type = t;
+            }
+            if let Some(dir) = &cli.map_dir {
+                if !dir.is_absolute() {
+                    return Err(CliError::Usage(format!(
+                        "--map-dir: {} is not absolute; give the folder as Postfix sees it",
+                        dir.display()
+                    )));
+                }
+                options.map_dir = dir.clone();
+            }
+            if cli.no_reload {
+                options.reload_command = None;
+            }
+            if let Some(command) = &cli.reload_command {
+                options.reload_command = Some(command.split_whitespace().map(str::to_owned).collect());
+            }
+            Ok(Box::new(PostfixWriter::new(options)))
+        }
+        BackendName::Mailenable => Err(CliError::NotImplemented("mailenable")),
+        BackendName::Smartermail => Err(CliError::NotImplemented("smartermail")),
+    }
+}
+
+/// The administrator's feature settings.
+pub(crate) fn settings(cli: &Cli) -> Result<Features, CliError> {
+    let path = match &cli.settings {
+        Some(p) => p.clone(),
+        None => cli
+            .root
+            .clone()
+            .unwrap_or_else(|| "/".into())
+            .join("etc/smarthost/settings.toml"),
+    };
+    Ok(Features::load_settings(&path)?)
+}

@@ -1,0 +1,141 @@
+//! One function per command.
+
+use std::io::BufRead;
+
+use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, SecretSource, Smarthost, Username};
+
+use crate::args::{ChangeArgs, Cli, Command, DomainCommand, ServerCommand, SetArgs};
+use crate::backend::{self, Backend};
+use crate::error::CliError;
+use crate::output;
+
+/// Exit code of `plan --detailed-exitcode` when changes are pending.
+pub(crate) const CHANGES_PENDING: u8 = 3;
+
+pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
+    match &cli.command {
+        Command::Plan { detailed_exitcode } => {
+            let plan = backend::open(cli)?.plan(&policy_file(cli)?)?;
+            output::plan(&plan, cli.json);
+            Ok(if *detailed_exitcode && !plan.is_empty() {
+                CHANGES_PENDING
+            } else {
+                0
+            })
+        }
+        Command::Apply { dry_run } => {
+            let desired = policy_file(cli)?;
+            converge(cli, &*backend::open(cli)?, &desired, *dry_run)
+        }
+        Command::List => {
+            let policy = backend::open(cli)?.read()?;
+            output::list(&format!("{:?}", cli.backend).to_lowercase(), &policy, cli.json);
+            Ok(0)
+        }
+        Command::Route { sender } => {
+            let policy = match &cli.policy {
+                Some(_) => policy_file(cli)?,
+                None => backend::open(cli)?.read()?,
+            };
+            let route = policy.route(sender)?;
+            output::route(sender, &route, cli.json);
+            Ok(0)
+        }
+        Command::Server(ServerCommand::Set(set)) => change(cli, &set.change, |policy| {
+            policy.set_server(smarthost(set)?).map_err(Into::into)
+        }),
+        Command::Server(ServerCommand::Disable(args)) => change(cli, args, |policy| {
+            policy.server = None;
+            Ok(())
+        }),
+        Command::Domain(DomainCommand::Set { domain, set }) => change(cli, &set.change, |policy| {
+            let domain = DomainName::parse(domain)?;
+            policy.set_domain(domain, smarthost(set)?).map_err(Into::into)
+        }),
+        Command::Domain(DomainCommand::Disable { domain, change: args }) => change(cli, args, |policy| {
+            let domain = DomainName::parse(domain)?;
+            if policy.domains.remove(&domain).is_none() {
+                return Err(CliError::Usage(format!("domain {domain} has no smarthost to disable")));
+            }
+            Ok(())
+        }),
+    }
+}
+
+/// The policy file with the administrator's settings applied: a feature is
+/// on only if both leave it on.
+fn policy_file(cli: &Cli) -> Result<Policy, CliError> {
+    let path = cli
+        .policy
+        .as_ref()
+        .ok_or_else(|| CliError::Usage("this command needs --policy FILE".into()))?;
+    let mut policy = Policy::load(path)?;
+    policy.features = backend::settings(cli)?.and(policy.features);
+    policy.validate()?;
+    Ok(policy)
+}
+
+/// Reads the current state, changes it, then plans and applies. Features
+/// come from the settings file.
+fn change(
+    cli: &Cli,
+    args: &ChangeArgs,
+    edit: impl FnOnce(&mut Policy) -> Result<(), CliError>,
+) -> Result<u8, CliError> {
+    let features = backend::settings(cli)?;
+    let backend = backend::open(cli)?;
+    let mut policy = backend.read()?;
+    policy.features = features;
+    edit(&mut policy)?;
+    converge(cli, &*backend, &policy, args.dry_run)
+}
+
+fn converge(cli: &Cli, backend: &dyn Backend, desired: &Policy, dry_run: bool) -> Result<u8, CliError> {
+    let plan = backend.plan(desired)?;
+    if dry_run {
+        output::plan(&plan, cli.json);
+        return Ok(0);
+    }
+    let applied = backend.apply(&plan)?;
+    output::applied(&plan, &applied, cli.json);
+    Ok(0)
+}
+
+/// The smarthost that `set` describes, validated.
+fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
+    if set.password.is_some() {
+        return Err(CliError::Usage(
+            "--password is not accepted: a password on the command line is visible to every user of the machine; use --password-file, --password-env or --password-stdin".into(),
+        ));
+    }
+    let relay = RelayHost::parse(&set.relay)?;
+    let encryption = set
+        .encryption
+        .map_or(Encryption::default_for_port(relay.port()), Encryption::from);
+    let secret = if let Some(file) = &set.password_file {
+        Some(SecretSource::File(file.clone()).read("password")?)
+    } else if let Some(var) = &set.password_env {
+        Some(SecretSource::Env(var.clone()).read("password")?)
+    } else if set.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(CliError::Stdin)?;
+        Some(smarthost_core::Secret::new(smarthost_core::strip_newline(line))?)
+    } else {
+        None
+    };
+    let credentials = match (&set.username, secret) {
+        (Some(user), Some(secret)) => Some(Credentials::new(Username::new(user)?, secret)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "--username needs a password: --password-file, --password-env or --password-stdin".into(),
+            ))
+        }
+        (None, Some(_)) => return Err(CliError::Usage("a password needs --username".into())),
+    };
+    Ok(Smarthost {
+        relay,
+        encryption,
+        credentials,
+    })
+}

@@ -1,0 +1,31 @@
+//! The CLI's one error type; printed once by `main`, with its causes.
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Invalid input or an unreadable policy.
+    #[error(transparent)]
+    Core(#[from] smarthost_core::Error),
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// A backend that is not there yet.
+    #[error("the {0} backend is not implemented yet; only postfix is available in this version")]
+    NotImplemented(&'static str),
+    /// A command needs an option that was not given.
+    #[error("{0}")]
+    Usage(String),
+    /// Reading standard input failed.
+    #[error("reading the password from standard input: {0}")]
+    Stdin(#[source] std::io::Error),
+}
+
+impl CliError {
+    /// The process exit code: 2 for usage errors (as clap), 1 otherwise.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `smarthost`: configure a relay host for a mail server. A thin layer over
+//! the smarthost crates: parse the command line, call them, print.
+
+mod args;
+mod backend;
+mod commands;
+mod error;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match commands::run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let _ = std::io::stdout().flush();
+            let mut message = format!("smarthost: error: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !message.contains(&text) {
+                    message.push_str(&format!(": {text}"));
+                }
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

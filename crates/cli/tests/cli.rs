@@ -1,0 +1,358 @@
+//! The `smarthost` binary, run as users run it, against a temporary root.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SENDGRID_KEY: &str = "SG.example-api-key-not-real";
+const MAILGUN_KEY: &str = "example-mailgun-password-not-real";
+const STDIN_SECRET: &str = "stdin-secret-Zq8";
+
+fn example_policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy.toml")
+}
+
+struct Run {
+    root: tempfile::TempDir,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run {
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smarthost"));
+        cmd.arg("--root").arg(self.root.path()).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn apply_example(&self) -> Output {
+        let out = self.run(&["--policy", example_policy().to_str().unwrap(), "apply"]);
+        assert_ok(&out);
+        out
+    }
+
+    /// Every file below the root with its content.
+    fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, base, out);
+                } else {
+                    out.insert(
+                        path.strip_prefix(base).unwrap().to_owned(),
+                        std::fs::read(&path).unwrap(),
+                    );
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(self.root.path(), self.root.path(), &mut out);
+        out
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.path().join(rel)).unwrap()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "exit {:?}:\n{}", out.status.code(), text(out));
+}
+
+fn assert_no_secret(out: &Output) {
+    let t = text(out);
+    for secret in [SENDGRID_KEY, MAILGUN_KEY, STDIN_SECRET] {
+        assert!(!t.contains(secret), "secret leaked:\n{t}");
+    }
+}
+
+#[test]
+fn the_quick_start_renders_the_example_and_a_second_apply_changes_nothing() {
+    let run = Run::new();
+    let out = run.apply_example();
+    assert_no_secret(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("+relayhost = [smtp.sendgrid.net]:587"), "{stdout}");
+    assert!(run
+        .read("etc/postfix/main.cf")
+        .contains("sender_dependent_relayhost_maps = hash:/var/spool/postfix/plesk/sender_relay"));
+    let secrets = run.read("var/spool/postfix/plesk/relay_secrets");
+    assert!(
+        secrets.contains(&format!("[smtp.sendgrid.net]:587 apikey:{SENDGRID_KEY}\n")),
+        "the real secret is written"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(run.root.path().join("var/spool/postfix/plesk/relay_secrets"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let before = run.files();
+    let out = run.run(&["--policy", example_policy().to_str().unwrap(), "--json", "apply"]);
+    assert_ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["changed"], false);
+    assert_eq!(run.files(), before, "a second apply writes nothing");
+}
+
+#[test]
+fn plan_reports_pending_changes_with_a_distinct_exit_code() {
+    let run = Run::new();
+    let policy = example_policy();
+    let args = ["--policy", policy.to_str().unwrap(), "plan", "--detailed-exitcode"];
+    let out = run.run(&args);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(run.files().is_empty(), "plan writes nothing");
+    run.apply_example();
+    let out = run.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn secrets_never_reach_any_output() {
+    let run = Run::new();
+    let policy = example_policy();
+    let policy = policy.to_str().unwrap();
+    for args in [
+        vec!["--policy", policy, "plan"],
+        vec!["--policy", policy, "--json", "plan"],
+        vec!["--policy", policy, "--json", "apply"],
+        vec!["list"],
+        vec!["--json", "list"],
+        vec!["route", "a@shop.example.com"],
+        vec!["--json", "route", "a@other.example"],
+        vec!["domain", "disable", "shop.example.com", "--dry-run"],
+    ] {
+        let out = run.run(&args);
+        assert_ok(&out);
+        assert_no_secret(&out);
+    }
+    let out = run.run_with_stdin(
+        &[
+            "domain",
+            "set",
+            "new.example",
+            "--relay",
+            "[smtp.example.org]:587",
+            "--username",
+            "u",
+            "--password-stdin",
+        ],
+        &format!("{STDIN_SECRET}\n"),
+    );
+    assert_ok(&out);
+    assert_no_secret(&out);
+    assert!(run
+        .read("var/spool/postfix/plesk/relay_secrets")
+        .contains(&format!("@new.example u:{STDIN_SECRET}\n")));
+}
+
+#[test]
+fn rejected_commands_touch_no_file() {
+    let run = Run::new();
+    run.apply_example();
+    let before = run.files();
+    let cases: &[(&[&str], &str)] = &[
+        (&["server", "set", "--relay", "smtp.example.com:0"], "relay.port"),
+        (
+            &["server", "set", "--relay", "smtp.example.com\nrelayhost=evil"],
+            "line break",
+        ),
+        (&["server", "set", "--relay", "[smtp.example.com"], "without a closing"),
+        (
+            &["domain", "set", "bad domain", "--relay", "[smtp.example.com]"],
+            "whitespace",
+        ),
+        (
+            &[
+                "domain",
+                "set",
+                "a.example",
+                "--relay",
+                "[smtp.example.com]",
+                "--username",
+                "a:b",
+                "--password-env",
+                "PATH",
+            ],
+            "username",
+        ),
+        (
+            &[
+                "domain",
+                "set",
+                "a.example",
+                "--relay",
+                "[smtp.example.com]",
+                "--username",
+                "u",
+            ],
+            "needs a password",
+        ),
+        (
+            &[
+                "domain",
+                "set",
+                "a.example",
+                "--relay",
+                "[smtp.example.com]",
+                "--username",
+                "u",
+                "--password-env",
+                "SMARTHOST_UNSET",
+            ],
+            "SMARTHOST_UNSET",
+        ),
+        (
+            &["domain", "disable", "never-configured.example"],
+            "no smarthost to disable",
+        ),
+        (&["route", "bob@bad domain"], "sender"),
+    ];
+    for (args, needle) in cases {
+        let out = run.run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("smarthost: error: "), "{stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{stderr}"
+        );
+        assert_eq!(run.files(), before, "{args:?} changed a file");
+    }
+}
+
+#[test]
+fn a_password_on_the_command_line_is_refused_without_echoing_it() {
+    let run = Run::new();
+    let out = run.run(&[
+        "server",
+        "set",
+        "--relay",
+        "[smtp.example.com]:587",
+        "--username",
+        "u",
+        "--password",
+        STDIN_SECRET,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password is not accepted"));
+    assert_no_secret(&out);
+    assert!(run.files().is_empty());
+}
+
+#[test]
+fn a_disabled_level_refuses_set_but_allows_disable() {
+    let run = Run::new();
+    run.apply_example();
+    let settings = run.root.path().join("etc/smarthost/settings.toml");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, "[features.domain]\nenabled = false\n").unwrap();
+    let before = run.files();
+    let out = run.run(&["domain", "set", "a.example", "--relay", "[smtp.example.com]:587"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("domain-level smarthosts are disabled by the feature settings (features.domain.enabled = false)"),
+        "{stderr}"
+    );
+    assert_eq!(run.files(), before);
+
+    let out = run.run(&["--policy", example_policy().to_str().unwrap(), "plan"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a policy cannot re-enable a level: {}",
+        text(&out)
+    );
+
+    // Disabling always works, so a forbidden level can be cleaned up.
+    assert_ok(&run.run(&["domain", "disable", "shop.example.com"]));
+    assert_ok(&run.run(&["domain", "disable", "legacy.example.net"]));
+    assert!(!run
+        .read("etc/postfix/main.cf")
+        .contains("sender_dependent_relayhost_maps"));
+}
+
+#[test]
+fn backends_that_do_not_exist_yet_say_so() {
+    let run = Run::new();
+    for backend in ["mailenable", "smartermail"] {
+        let out = run.run(&["--backend", backend, "list"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let run = Run::new();
+    assert_eq!(run.run(&["plan"]).status.code(), Some(2), "plan without --policy");
+    assert_eq!(run.run(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn set_then_disable_restores_the_original_main_cf() {
+    let run = Run::new();
+    let original = "# my settings\nmyhostname = mx.example.com\nsmtpd_banner = $myhostname ESMTP\n";
+    std::fs::create_dir_all(run.root.path().join("etc/postfix")).unwrap();
+    std::fs::write(run.root.path().join("etc/postfix/main.cf"), original).unwrap();
+    std::fs::write(
+        run.root.path().join("etc/postfix/master.cf"),
+        "smtp inet n - y - - smtpd\n",
+    )
+    .unwrap();
+    assert_ok(&run.run(&["server", "set", "--relay", "[smtp.example.com]:465"]));
+    assert!(run.read("etc/postfix/main.cf").starts_with(original));
+    assert!(run.read("etc/postfix/master.cf").contains("smarthost-tls unix"));
+    assert_ok(&run.run(&["server", "disable"]));
+    let main = run.read("etc/postfix/main.cf");
+    // Only the CA bundle stays: it was empty, and a CA bundle is harmless.
+    assert_eq!(
+        main,
+        format!("{original}smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt\n")
+    );
+    assert_eq!(run.read("etc/postfix/master.cf"), "smtp inet n - y - - smtpd\n");
+    assert!(!run.root.path().join("var/spool/postfix/plesk/tls_policy").exists());
+}
