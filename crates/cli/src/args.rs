@@ -25,7 +25,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
 
-    /// The administrator's settings file ([features] only). Default:
+    /// The administrator's settings file (a `[features]` table only). Default:
     /// ROOT/etc/smarthost/settings.toml; a missing file means all features on.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) settings: Option<PathBuf>,

@@ -1,6 +1,6 @@
 //! Postfix backend for smarthost.
 //!
-//! Writes a [`Policy`](smarthost_core::Policy) into Postfix as a careful
+//! Writes a [`Policy`] into Postfix as a careful
 //! administrator would by hand: a few parameters in main.cf (every other line
 //! kept byte for byte), lookup tables for per-domain relays, credentials and
 //! per-relay TLS, and, for implicit TLS (port 465), one master.cf transport.
