@@ -131,7 +131,7 @@ pub(crate) struct ChangeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SetArgs {
-    /// The relay: host, host:port, [host]:port (no MX lookup), IP address.
+    /// The relay: host, host:port, `[host]:port` (no MX lookup) or an IP address.
     #[arg(long, value_name = "RELAY")]
     pub(crate) relay: String,
 
