@@ -39,6 +39,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "TYPE")]
     pub(crate) map_type: Option<postfix_backend::MapType>,
 
+    /// Postfix: configuration folder (`postfix -c`), e.g. a second instance's
+    /// `/etc/postfix-out`. Default: /etc/postfix.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) config_dir: Option<PathBuf>,
+
     /// Postfix: folder of the lookup tables, as Postfix sees it.
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) map_dir: Option<PathBuf>,
@@ -47,7 +52,8 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) no_reload: bool,
 
-    /// Reload command run after applying (default: `postfix reload`).
+    /// Reload command run after applying (default: `postfix reload`; split
+    /// at whitespace, no shell).
     #[arg(long, global = true, value_name = "COMMAND", conflicts_with = "no_reload")]
     pub(crate) reload_command: Option<String>,
 

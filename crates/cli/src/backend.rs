@@ -1,6 +1,8 @@
 //! Picks the backend from the command line and hides its error type.
 
-use postfix_backend::{PostfixOptions, PostfixWriter};
+use std::path::{Path, PathBuf};
+
+use postfix_backend::{PostfixOptions, PostfixWriter, Reload};
 use smarthost_core::{Applied, ConfigWriter, Features, Plan, Policy};
 
 use crate::args::{BackendName, Cli};
@@ -37,19 +39,19 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
                 options.map_type = t;
             }
             if let Some(dir) = &cli.map_dir {
-                if !dir.is_absolute() {
-                    return Err(CliError::Usage(format!(
-                        "--map-dir: {} is not absolute; give the folder as Postfix sees it",
-                        dir.display()
-                    )));
+                options.map_dir = absolute("--map-dir", dir)?;
+            }
+            if let Some(dir) = &cli.config_dir {
+                options.config_dir = absolute("--config-dir", dir)?;
+                if cli.root.is_none() && cli.map_type.is_none() {
+                    options.detect_map_type();
                 }
-                options.map_dir = dir.clone();
             }
             if cli.no_reload {
-                options.reload_command = None;
+                options.reload = Reload::Skip;
             }
             if let Some(command) = &cli.reload_command {
-                options.reload_command = Some(command.split_whitespace().map(str::to_owned).collect());
+                options.reload = Reload::Command(command.split_whitespace().map(str::to_owned).collect());
             }
             Ok(Box::new(PostfixWriter::new(options)))
         }
@@ -69,4 +71,16 @@ pub(crate) fn settings(cli: &Cli) -> Result<Features, CliError> {
             .join("etc/smarthost/settings.toml"),
     };
     Ok(Features::load_settings(&path)?)
+}
+
+/// Paths given as Postfix sees them must be absolute.
+fn absolute(option: &str, dir: &Path) -> Result<PathBuf, CliError> {
+    if dir.is_absolute() {
+        Ok(dir.to_owned())
+    } else {
+        Err(CliError::Usage(format!(
+            "{option}: {} is not absolute; give the folder as Postfix sees it",
+            dir.display()
+        )))
+    }
 }

@@ -11,7 +11,6 @@ use smarthost_core::{Applied, Change, FileChange, Plan, REDACTED};
 use crate::error::Error;
 use crate::maps;
 use crate::read::read_optional;
-use crate::schema::MAIN_CF;
 use crate::PostfixOptions;
 
 /// Suffix of the copy kept of every file before it is replaced.
@@ -127,9 +126,8 @@ fn run(argv: &[String], secrets: &[String]) -> Result<String, Error> {
 struct Lock(#[allow(dead_code)] File);
 
 fn lock(options: &PostfixOptions) -> Result<Lock, Error> {
-    let main = options.on_disk(&Path::new("/").join(MAIN_CF));
-    let dir = main.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let dir = options.on_disk(&options.config_dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let path = dir.join(".smarthost.lock");
     let file = OpenOptions::new()
         .create(true)
@@ -195,19 +193,13 @@ fn rollback(options: &PostfixOptions, written: &[&FileChange], cause: Error, sec
         for file in written.iter().rev() {
             put(file, file.before(), options)?;
         }
-        if options.run_postmap && options.map_type.needs_postmap() {
+        if options.run_commands && options.map_type.needs_postmap() {
             let map_dir = options.on_disk(&options.map_dir);
             for file in written
                 .iter()
                 .filter(|f| f.path().starts_with(&map_dir) && f.before().is_some())
             {
-                run(
-                    &[
-                        "postmap".to_owned(),
-                        format!("{}:{}", options.map_type, file.path().display()),
-                    ],
-                    secrets,
-                )?;
+                run(&options.postmap_command(file.path()), secrets)?;
             }
         }
         Ok(())

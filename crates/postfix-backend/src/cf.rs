@@ -159,6 +159,19 @@ impl CfFile {
         self.entries(name).last().map(|e| e.value.as_str())
     }
 
+    /// The names of all entries, in file order, each once.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Entry(e) => e.name.as_deref(),
+                Item::Trivia(_) => None,
+            })
+            .filter(|n| seen.insert(*n))
+            .collect()
+    }
+
     /// How many times `name` occurs.
     pub(crate) fn count(&self, name: &str) -> usize {
         self.entries(name).count()
@@ -215,7 +228,12 @@ impl CfFile {
         if self.count(name) == 1 && self.get(name) == Some(value) {
             return;
         }
-        self.replace(name, &format!("{name} = {value}\n"), Kind::Main);
+        let line = if value.is_empty() {
+            format!("{name} =\n")
+        } else {
+            format!("{name} = {value}\n")
+        };
+        self.replace(name, &line, Kind::Main);
     }
 
     /// Removes every occurrence of `name`.

@@ -35,45 +35,48 @@ use smarthost_core::{Applied, ConfigWriter, Plan, Policy};
 pub use error::Error;
 pub use maps::MapType;
 
+/// How Postfix is told to load a new configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// `postfix [-c CONFIG_DIR] reload`.
+    Postfix,
+    /// This command instead.
+    Command(Vec<String>),
+    /// Nothing: the caller reloads (or Postfix is not running).
+    Skip,
+}
+
 /// Where the backend writes and which commands it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostfixOptions {
     /// The file system root: `/` on a live server, any folder otherwise.
+    /// Every path below is as Postfix sees it and lives below this root.
     pub root: PathBuf,
-    /// The folder of the lookup tables as Postfix sees it (absolute; below
-    /// `root` on disk). Default [`schema::DEFAULT_MAP_DIR`].
+    /// Postfix's configuration folder (`postfix -c`); default
+    /// [`schema::DEFAULT_CONFIG_DIR`]. Another one serves a second instance.
+    pub config_dir: PathBuf,
+    /// The folder of the lookup tables. Default [`schema::DEFAULT_MAP_DIR`].
     pub map_dir: PathBuf,
     /// The lookup table type.
     pub map_type: MapType,
-    /// Compile tables with `postmap` after writing them (needed for `hash`
-    /// and `lmdb` on a live server).
-    pub run_postmap: bool,
-    /// Validation command run after writing, e.g. `postfix check`; `None`
-    /// skips it.
-    pub check_command: Option<Vec<String>>,
-    /// Reload command, e.g. `postfix reload`; `None` skips it.
-    pub reload_command: Option<Vec<String>>,
+    /// Run `postmap` for changed tables and `postfix check` after writing.
+    pub run_commands: bool,
+    /// How Postfix loads the new configuration after a change.
+    pub reload: Reload,
 }
 
 impl PostfixOptions {
     /// A live server: root `/`, the map type chosen from `postconf -m`,
     /// tables compiled, `postfix check` and `postfix reload` run.
     pub fn live() -> Self {
-        let map_type = std::process::Command::new("postconf")
-            .arg("-m")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| MapType::from_supported(&String::from_utf8_lossy(&o.stdout)))
-            .unwrap_or(MapType::Hash);
-        PostfixOptions {
+        let mut options = PostfixOptions {
             root: PathBuf::from("/"),
-            map_dir: PathBuf::from(schema::DEFAULT_MAP_DIR),
-            map_type,
-            run_postmap: true,
-            check_command: Some(vec!["postfix".into(), "check".into()]),
-            reload_command: Some(vec!["postfix".into(), "reload".into()]),
-        }
+            run_commands: true,
+            reload: Reload::Postfix,
+            ..PostfixOptions::render_into("/")
+        };
+        options.detect_map_type();
+        options
     }
 
     /// Renders into a folder (tests, demos, packaging): `hash` tables, no
@@ -81,11 +84,21 @@ impl PostfixOptions {
     pub fn render_into(root: impl Into<PathBuf>) -> Self {
         PostfixOptions {
             root: root.into(),
+            config_dir: PathBuf::from(schema::DEFAULT_CONFIG_DIR),
             map_dir: PathBuf::from(schema::DEFAULT_MAP_DIR),
             map_type: MapType::Hash,
-            run_postmap: false,
-            check_command: None,
-            reload_command: None,
+            run_commands: false,
+            reload: Reload::Skip,
+        }
+    }
+
+    /// Chooses the map type from `postconf -m` of this configuration (hash,
+    /// else lmdb, else texthash); keeps the current one when postconf fails.
+    pub fn detect_map_type(&mut self) {
+        let mut cmd = std::process::Command::new("postconf");
+        cmd.args(self.config_args()).arg("-m");
+        if let Some(out) = cmd.output().ok().filter(|o| o.status.success()) {
+            self.map_type = MapType::from_supported(&String::from_utf8_lossy(&out.stdout));
         }
     }
 
@@ -94,8 +107,41 @@ impl PostfixOptions {
         self.root.join(path.strip_prefix("/").unwrap_or(path))
     }
 
+    /// `-c DIR` for Postfix commands when the configuration is not the default one.
+    pub(crate) fn config_args(&self) -> Vec<String> {
+        if self.config_dir == Path::new(schema::DEFAULT_CONFIG_DIR) {
+            Vec::new()
+        } else {
+            vec!["-c".to_owned(), self.on_disk(&self.config_dir).display().to_string()]
+        }
+    }
+
+    pub(crate) fn main_cf(&self) -> PathBuf {
+        self.on_disk(&self.config_dir.join(schema::MAIN_CF))
+    }
+
+    pub(crate) fn master_cf(&self) -> PathBuf {
+        self.on_disk(&self.config_dir.join(schema::MASTER_CF))
+    }
+
     pub(crate) fn map_file(&self, name: &str) -> PathBuf {
         self.on_disk(&self.map_dir.join(name))
+    }
+
+    /// `postfix [-c DIR] <verb>`.
+    pub(crate) fn postfix_command(&self, verb: &str) -> Vec<String> {
+        let mut argv = vec!["postfix".to_owned()];
+        argv.extend(self.config_args());
+        argv.push(verb.to_owned());
+        argv
+    }
+
+    /// `postmap [-c DIR] type:file`.
+    pub(crate) fn postmap_command(&self, file: &Path) -> Vec<String> {
+        let mut argv = vec!["postmap".to_owned()];
+        argv.extend(self.config_args());
+        argv.push(format!("{}:{}", self.map_type, file.display()));
+        argv
     }
 }
 

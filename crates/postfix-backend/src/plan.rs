@@ -10,7 +10,7 @@ use crate::layout::Layout;
 use crate::maps::{self, Table};
 use crate::read::read_optional;
 use crate::schema::*;
-use crate::PostfixOptions;
+use crate::{PostfixOptions, Reload};
 
 const MAP_MODE: u32 = 0o644;
 const SECRET_MODE: u32 = 0o600;
@@ -27,28 +27,41 @@ fn file_mode(path: &Path, default: u32) -> u32 {
     default
 }
 
-/// Edits main.cf towards the layout; returns the warnings about what it
-/// found (duplicates, manual settings it replaces).
-fn edit_main(main: &mut CfFile, layout: &Layout, options: &PostfixOptions) -> Vec<String> {
-    let mut warnings = Vec::new();
+/// What editing main.cf found: problems, and the takeover report.
+#[derive(Default)]
+struct MainReport {
+    warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Edits main.cf towards the layout.
+fn edit_main(main: &mut CfFile, layout: &Layout, options: &PostfixOptions) -> MainReport {
+    let mut report = MainReport::default();
     for (name, wanted) in &layout.params {
         let count = main.count(name);
         if count > 1 {
-            warnings.push(format!(
+            report.warnings.push(format!(
                 "main.cf: {name} appears {count} times (Postfix uses the last one and warns); collapsed into one"
             ));
         }
         match (wanted, main.get(name)) {
             (Some(value), Some(old)) if old != value && !old.is_empty() => {
-                warnings.push(format!("main.cf: {name} = {old} is replaced by {value}"));
+                report
+                    .notes
+                    .push(format!("main.cf: replaces {name} = {old} with {value}"));
                 main.set(name, value);
             }
             (Some(value), _) => main.set(name, value),
-            // Only what this backend wrote is removed; relayhost is ours to manage.
-            (None, Some(old)) if *name == RELAYHOST || Layout::own_value(name, options).as_deref() == Some(old) => {
-                main.remove(name)
+            // relayhost is ours to manage; emptied in place, so a Debian
+            // main.cf gets its `relayhost =` line back as it was.
+            (None, Some(old)) if *name == RELAYHOST => {
+                if !old.is_empty() {
+                    main.set(name, "");
+                }
             }
-            (None, Some(old)) => warnings.push(format!(
+            // Other parameters are removed only when this backend wrote them.
+            (None, Some(old)) if Layout::own_value(name, options).as_deref() == Some(old) => main.remove(name),
+            (None, Some(old)) => report.warnings.push(format!(
                 "main.cf: {name} = {old} is not needed by the policy but was not written by smarthost; left as it is"
             )),
             (None, None) => {}
@@ -59,12 +72,24 @@ fn edit_main(main: &mut CfFile, layout: &Layout, options: &PostfixOptions) -> Ve
     }
     if let Some(level) = main.get(TLS_SECURITY_LEVEL) {
         if !matches!(level, "" | "none" | "may") {
-            warnings.push(format!(
+            report.warnings.push(format!(
                 "main.cf: smtp_tls_security_level = {level} applies to every direct delivery too; smarthost sets TLS per relay and leaves it as it is"
             ));
         }
     }
-    warnings
+    let kept: Vec<&str> = main
+        .names()
+        .into_iter()
+        .filter(|n| !MANAGED.contains(n) && *n != TLS_CA_FILE)
+        .collect();
+    if !kept.is_empty() {
+        report.notes.push(format!(
+            "main.cf: keeps {} other parameter(s) byte for byte: {}",
+            kept.len(),
+            kept.join(", ")
+        ));
+    }
+    report
 }
 
 fn edit_master(text: &str, needed: bool) -> String {
@@ -126,7 +151,7 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
         push_file(&mut plan, path, mode, before, after, sensitive);
     }
 
-    let master_path = options.on_disk(&Path::new("/").join(MASTER_CF));
+    let master_path = options.master_cf();
     let master_before = read_optional(&master_path)?;
     let master_text = master_before.clone().unwrap_or_default();
     let master_after = edit_master(&master_text, layout.needs_wrapper);
@@ -135,7 +160,7 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
         push_file(&mut plan, master_path, mode, master_before, Some(master_after), false);
     }
 
-    let main_path = options.on_disk(&Path::new("/").join(MAIN_CF));
+    let main_path = options.main_cf();
     let main_before = read_optional(&main_path)?;
     if main_before.is_none() {
         plan.warnings.push(format!(
@@ -145,9 +170,11 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
     }
     let main_text = main_before.clone().unwrap_or_default();
     let mut main = CfFile::parse(&main_text, Kind::Main);
-    plan.warnings.extend(edit_main(&mut main, &layout, options));
+    let report = edit_main(&mut main, &layout, options);
+    plan.warnings.extend(report.warnings);
     let main_after = main.render();
     if main_after != main_text {
+        plan.notes.extend(report.notes);
         let mode = file_mode(&main_path, MAP_MODE);
         push_file(&mut plan, main_path, mode, main_before, Some(main_after), false);
     }
@@ -155,29 +182,33 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
     if plan.is_empty() {
         return Ok(plan);
     }
-    if options.run_postmap {
+    if options.run_commands {
         for path in compile {
-            let argv = vec!["postmap".to_owned(), format!("{}:{}", options.map_type, path.display())];
+            let argv = options.postmap_command(&path);
             plan.changes.push(Change::Command(CommandRun {
                 argv,
                 reason: "compile the lookup table".into(),
             }));
         }
+        let argv = options.postfix_command("check");
+        plan.changes.push(Change::Command(CommandRun {
+            argv,
+            reason: "validate the configuration".into(),
+        }));
     } else if !compile.is_empty() {
         plan.warnings.push(format!(
             "the {} tables are not compiled here; run postmap on each of them on the target server",
             options.map_type
         ));
     }
-    if let Some(argv) = &options.check_command {
+    let reload = match &options.reload {
+        Reload::Postfix => Some(options.postfix_command("reload")),
+        Reload::Command(argv) => Some(argv.clone()),
+        Reload::Skip => None,
+    };
+    if let Some(argv) = reload {
         plan.changes.push(Change::Command(CommandRun {
-            argv: argv.clone(),
-            reason: "validate the configuration".into(),
-        }));
-    }
-    if let Some(argv) = &options.reload_command {
-        plan.changes.push(Change::Command(CommandRun {
-            argv: argv.clone(),
+            argv,
             reason: "load the new configuration".into(),
         }));
     }

@@ -113,7 +113,7 @@ impl Current {
 }
 
 pub(crate) fn read(options: &PostfixOptions) -> Result<Policy, Error> {
-    let main_path = options.on_disk(Path::new("/").join(MAIN_CF).as_path());
+    let main_path = options.main_cf();
     let main = CfFile::parse(&read_optional(&main_path)?.unwrap_or_default(), Kind::Main);
     let mut current = Current {
         main_path: main_path.clone(),

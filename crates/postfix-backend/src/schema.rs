@@ -4,10 +4,12 @@
 //! SASL_README "Configuring Sender-Dependent SASL authentication",
 //! TLS_README "TLS policy table", master(5). See `docs/backends/postfix.md`.
 
-/// main.cf below the root.
-pub const MAIN_CF: &str = "etc/postfix/main.cf";
-/// master.cf below the root.
-pub const MASTER_CF: &str = "etc/postfix/master.cf";
+/// Postfix's default configuration folder.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/postfix";
+/// main.cf, in the configuration folder.
+pub const MAIN_CF: &str = "main.cf";
+/// master.cf, in the configuration folder.
+pub const MASTER_CF: &str = "master.cf";
 /// Default folder of the lookup tables: the layout hosting panels (Plesk)
 /// already use, so a server taken over keeps its paths.
 pub const DEFAULT_MAP_DIR: &str = "/var/spool/postfix/plesk";

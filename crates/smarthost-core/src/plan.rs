@@ -25,6 +25,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Things the administrator should know; they do not stop the plan.
     pub warnings: Vec<String>,
+    /// What the plan found and keeps or replaces (a takeover report): manual
+    /// settings it replaces, settings it leaves alone.
+    pub notes: Vec<String>,
 }
 
 /// One change.
@@ -294,6 +297,9 @@ impl Plan {
                     let _ = writeln!(out, "# run {} ({})", c.argv.join(" "), c.reason);
                 }
             }
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
         }
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");

@@ -6,11 +6,17 @@ use smarthost_core::{ConfigWriter, Policy, RecordingWriter, RelayHost, Smarthost
 fn applies_plans_and_then_plans_nothing() {
     let writer = RecordingWriter::new(Policy::default());
     let mut desired = Policy::default();
-    desired.set_server(Smarthost::new(RelayHost::parse("[smtp.example.com]:587").unwrap())).unwrap();
+    desired
+        .set_server(Smarthost::new(RelayHost::parse("[smtp.example.com]:587").unwrap()))
+        .unwrap();
 
     let plan = writer.plan(&desired).unwrap();
     assert!(!plan.is_empty());
-    assert!(plan.render().contains("+* [smtp.example.com]:587 starttls -"), "{}", plan.render());
+    assert!(
+        plan.render().contains("+* [smtp.example.com]:587 starttls -"),
+        "{}",
+        plan.render()
+    );
     let applied = writer.apply(&plan).unwrap();
     assert!(applied.changed);
     assert_eq!(writer.read().unwrap().server, desired.server);
@@ -25,9 +31,11 @@ fn applies_plans_and_then_plans_nothing() {
 fn refuses_a_stale_plan() {
     let writer = RecordingWriter::new(Policy::default());
     let mut a = Policy::default();
-    a.set_server(Smarthost::new(RelayHost::parse("[a.example.com]:587").unwrap())).unwrap();
+    a.set_server(Smarthost::new(RelayHost::parse("[a.example.com]:587").unwrap()))
+        .unwrap();
     let mut b = Policy::default();
-    b.set_server(Smarthost::new(RelayHost::parse("[b.example.com]:587").unwrap())).unwrap();
+    b.set_server(Smarthost::new(RelayHost::parse("[b.example.com]:587").unwrap()))
+        .unwrap();
     let plan_a = writer.plan(&a).unwrap();
     let plan_b = writer.plan(&b).unwrap();
     writer.apply(&plan_a).unwrap();
