@@ -257,6 +257,83 @@ impl CfFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The files of `tests/corpus`, and the Postfix sample files of the
+    /// installed Postfix when there is one (Debian ships them in
+    /// /usr/share/postfix; they are read in place, not copied here).
+    fn corpus() -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        let dirs = [concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"), "/usr/share/postfix", "/etc/postfix"];
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let is_cf = name.ends_with(".cf") || name.contains(".cf.") || name.starts_with("main.cf");
+                if let (true, Ok(text)) = (is_cf, std::fs::read_to_string(&path)) {
+                    files.push((path.display().to_string(), text));
+                }
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn the_corpus_round_trips_and_edits_keep_unmanaged_lines() {
+        let files = corpus();
+        assert!(files.len() >= 4, "corpus missing: {files:?}");
+        for (name, text) in files {
+            for kind in [Kind::Main, Kind::Master] {
+                assert_eq!(CfFile::parse(&text, kind).render(), text, "{name}");
+            }
+            let mut f = CfFile::parse(&text, Kind::Main);
+            let before: Vec<Entry> = f
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Entry(e) if e.name.as_deref() != Some("relayhost") => Some(e.clone()),
+                    _ => None,
+                })
+                .collect();
+            f.set("relayhost", "[smtp.example.com]:587");
+            f.set("smtp_tls_policy_maps", "hash:/x");
+            let out = f.render();
+            for e in before {
+                assert!(out.contains(&e.raw), "{name}: lost {:?}", e.raw);
+            }
+            let again = CfFile::parse(&out, Kind::Main);
+            assert_eq!(again.get("relayhost"), Some("[smtp.example.com]:587"), "{name}");
+            assert_eq!(again.count("relayhost"), 1, "{name}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips(text in any::<String>()) {
+            prop_assert_eq!(CfFile::parse(&text, Kind::Main).render(), text.clone());
+            prop_assert_eq!(CfFile::parse(&text, Kind::Master).render(), text);
+        }
+
+        #[test]
+        fn config_like_text_round_trips_and_set_is_stable(
+            lines in prop::collection::vec("([a-z_]{1,8} ?= ?[a-z$ ,]{0,10}|[ \t]+[a-z,]{1,6}|#[a-z ]{0,8}|[ \t]*)(\r?\n)", 0..20),
+            tail in "[a-z =]{0,5}",
+            value in r"[a-z.\[\]:0-9]{1,12}",
+        ) {
+            let text = lines.concat() + &tail;
+            let parsed = CfFile::parse(&text, Kind::Main);
+            prop_assert_eq!(parsed.render(), text.clone());
+            let mut edited = parsed.clone();
+            edited.set("relayhost", &value);
+            let once = edited.render();
+            let mut twice = CfFile::parse(&once, Kind::Main);
+            twice.set("relayhost", &value);
+            prop_assert_eq!(twice.render(), once.clone(), "setting twice changes nothing");
+            let reparsed = CfFile::parse(&once, Kind::Main);
+            prop_assert_eq!(reparsed.get("relayhost"), Some(value.as_str()));
+        }
+    }
 
     const SAMPLE: &str = "# comment\nmyhostname = mx.example.com\n\nsmtpd_recipient_restrictions =\n    permit_mynetworks,\n# inside\n    reject_unauth_destination\n# after\nrelayhost=old.example # not a comment\n";
 
