@@ -348,10 +348,11 @@ fn set_then_disable_restores_the_original_main_cf() {
     assert!(run.read("etc/postfix/master.cf").contains("smarthost-tls unix"));
     assert_ok(&run.run(&["server", "disable"]));
     let main = run.read("etc/postfix/main.cf");
-    // Only the CA bundle stays: it was empty, and a CA bundle is harmless.
+    // relayhost stays, empty (as Debian ships it), and so does the CA bundle:
+    // it was empty, and a CA bundle is harmless.
     assert_eq!(
         main,
-        format!("{original}smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt\n")
+        format!("{original}relayhost =\nsmtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt\n")
     );
     assert_eq!(run.read("etc/postfix/master.cf"), "smtp inet n - y - - smtpd\n");
     assert!(!run.root.path().join("var/spool/postfix/plesk/tls_policy").exists());

@@ -65,6 +65,19 @@ fn remove(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// Keeps the current file as `<file>.smarthost-backup`: a second name for
+/// the same inode, which the atomic rename then leaves alone, so a backup of
+/// a large table costs no copy. Where hard links are not possible, a copy
+/// with mode 0600.
+fn backup(path: &Path, content: &str) -> Result<PathBuf, Error> {
+    let backup = with_suffix(path, BACKUP_SUFFIX);
+    remove(&backup)?;
+    if std::fs::hard_link(path, &backup).is_err() {
+        write_atomic(&backup, content, 0o600)?;
+    }
+    Ok(backup)
+}
+
 /// Puts a file in the state `content` (`None`: absent).
 fn put(file: &FileChange, content: Option<&str>, options: &PostfixOptions) -> Result<(), Error> {
     match content {
@@ -92,7 +105,9 @@ fn secrets_of(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-fn run(argv: &[String], secrets: &[String]) -> Result<String, Error> {
+/// Runs a command; its output, part of the error when it fails, has every
+/// password of the plan replaced (computed only then: the tables are large).
+fn run(argv: &[String], plan: &Plan) -> Result<String, Error> {
     let command = argv.join(" ");
     let (program, args) = argv.split_first().ok_or_else(|| Error::Command {
         command: command.clone(),
@@ -102,15 +117,15 @@ fn run(argv: &[String], secrets: &[String]) -> Result<String, Error> {
         command: command.clone(),
         output: e.to_string(),
     })?;
-    let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stdout));
-    for secret in secrets {
-        text = text.replace(secret.as_str(), REDACTED);
-    }
-    let text = text.trim().to_owned();
     if output.status.success() {
         Ok(command)
     } else {
+        let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stdout));
+        for secret in secrets_of(plan) {
+            text = text.replace(secret.as_str(), REDACTED);
+        }
+        let text = text.trim();
         let status = output
             .status
             .code()
@@ -158,12 +173,9 @@ pub(crate) fn apply(options: &PostfixOptions, plan: &Plan) -> Result<Applied, Er
     // Backups first, so a manual rollback is possible whatever happens next.
     for file in plan.files() {
         if let Some(before) = file.before() {
-            let backup = with_suffix(file.path(), BACKUP_SUFFIX);
-            write_atomic(&backup, before, 0o600)?;
-            applied.backups.push(backup);
+            applied.backups.push(backup(file.path(), before)?);
         }
     }
-    let secrets = secrets_of(plan);
     let mut written = Vec::new();
     let result = (|| {
         for file in plan.files() {
@@ -172,7 +184,7 @@ pub(crate) fn apply(options: &PostfixOptions, plan: &Plan) -> Result<Applied, Er
         }
         for change in &plan.changes {
             if let Change::Command(c) = change {
-                applied.ran.push(run(&c.argv, &secrets)?);
+                applied.ran.push(run(&c.argv, plan)?);
             }
         }
         Ok(())
@@ -182,24 +194,24 @@ pub(crate) fn apply(options: &PostfixOptions, plan: &Plan) -> Result<Applied, Er
             applied.changed = true;
             Ok(applied)
         }
-        Err(cause) => Err(rollback(options, &written, cause, &secrets)),
+        Err(cause) => Err(rollback(options, &written, cause, plan)),
     }
 }
 
 /// Puts every written file back as it was, recompiles the tables that were
 /// compiled, and reports the original failure.
-fn rollback(options: &PostfixOptions, written: &[&FileChange], cause: Error, secrets: &[String]) -> Error {
+fn rollback(options: &PostfixOptions, written: &[&FileChange], cause: Error, plan: &Plan) -> Error {
     let restore = || -> Result<(), Error> {
         for file in written.iter().rev() {
             put(file, file.before(), options)?;
         }
-        if options.run_commands && options.map_type.needs_postmap() {
+        if options.compile_maps && options.map_type.needs_postmap() {
             let map_dir = options.on_disk(&options.map_dir);
             for file in written
                 .iter()
                 .filter(|f| f.path().starts_with(&map_dir) && f.before().is_some())
             {
-                run(&options.postmap_command(file.path()), secrets)?;
+                run(&options.postmap_command(file.path()), plan)?;
             }
         }
         Ok(())

@@ -264,7 +264,11 @@ mod tests {
     /// /usr/share/postfix; they are read in place, not copied here).
     fn corpus() -> Vec<(String, String)> {
         let mut files = Vec::new();
-        let dirs = [concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"), "/usr/share/postfix", "/etc/postfix"];
+        let dirs = [
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"),
+            "/usr/share/postfix",
+            "/etc/postfix",
+        ];
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
             for entry in entries.flatten() {

@@ -1,9 +1,12 @@
 //! What Postfix should look like for a policy: main.cf parameters and the
 //! contents of the lookup tables. Pure: no I/O.
 
-use smarthost_core::{DomainName, Encryption, Host, Policy, Smarthost};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 
-use crate::maps::Table;
+use smarthost_core::{Credentials, DomainName, Encryption, Host, Policy, RelayHost, Smarthost};
+
+use crate::maps::{self, TableText};
 use crate::schema::*;
 use crate::PostfixOptions;
 
@@ -16,10 +19,11 @@ pub(crate) struct Layout {
     pub(crate) needs_ca_file: bool,
     /// Whether master.cf needs the implicit-TLS transport.
     pub(crate) needs_wrapper: bool,
-    pub(crate) sender_relay: Table,
-    pub(crate) secrets: Table,
-    pub(crate) tls_policy: Table,
-    pub(crate) sender_transport: Table,
+    /// The text of each table, `None` when it has no entry.
+    pub(crate) sender_relay: Option<String>,
+    pub(crate) secrets: Option<String>,
+    pub(crate) tls_policy: Option<String>,
+    pub(crate) sender_transport: Option<String>,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -53,55 +57,72 @@ impl Layout {
         let map = |name: &str| format!("{}:{}/{name}", options.map_type, options.map_dir.display());
         let mut l = Layout::default();
         let server = policy.server.as_ref();
-        let levels: Vec<(Option<&DomainName>, &Smarthost)> = server
+
+        // TLS policy: one entry per relay nexthop. Domains share a few relays,
+        // so each distinct (relay, encryption, check) is looked at once.
+        let mut tls_policy: BTreeMap<String, String> = BTreeMap::new();
+        let mut seen: HashSet<(&RelayHost, Encryption, bool)> = HashSet::new();
+        let levels = server
             .map(|s| (None, s))
             .into_iter()
-            .chain(policy.domains.iter().map(|(d, s)| (Some(d), s)))
-            .collect();
-
-        for (domain, s) in &levels {
+            .chain(policy.domains.iter().map(|(d, s)| (Some(d), s)));
+        for (domain, s) in levels {
+            let check = policy.check_certificate(domain);
+            l.warnings.extend(s.warnings());
+            if !seen.insert((&s.relay, s.encryption, check)) {
+                continue;
+            }
             let nexthop = s.relay.to_string();
-            let entry = tls_entry(s, policy.check_certificate(*domain), &mut l.warnings);
-            match l.tls_policy.get(&nexthop) {
+            let entry = tls_entry(s, check, &mut l.warnings);
+            match tls_policy.get(&nexthop) {
                 Some(old) if *old != entry => {
                     l.warnings.push(format!(
                         "{nexthop} is used with TLS policy {old:?} and {entry:?}; Postfix keys TLS settings by relay, so the stronger one applies to both"
                     ));
                     if strength(&entry) > strength(old) {
-                        l.tls_policy.insert(nexthop.clone(), entry);
+                        tls_policy.insert(nexthop, entry);
                     }
                 }
                 _ => {
-                    l.tls_policy.insert(nexthop.clone(), entry);
+                    tls_policy.insert(nexthop, entry);
                 }
             }
-            if let Some(c) = &s.credentials {
-                let key = match domain {
-                    Some(d) => format!("@{d}"),
-                    None => nexthop.clone(),
-                };
-                l.secrets
-                    .insert(key, format!("{}:{}", c.username(), c.password().expose()));
-            }
-            l.warnings.extend(s.warnings());
         }
+        l.needs_ca_file = tls_policy.values().any(|v| v.starts_with("secure"));
 
+        // The other tables follow the domains' order, which is their key
+        // order: every domain key starts with '@'.
         let server_wrapped = server.is_some_and(|s| s.encryption == Encryption::ImplicitTls);
+        let mut sender_relay = TableText::default();
+        let mut secrets = TableText::default();
+        let mut transport = TableText::default();
+        let server_secret = server.and_then(|s| s.credentials.as_ref().map(|c| (s.relay.to_string(), c)));
+        if let Some((key, c)) = server_secret.as_ref().filter(|(key, _)| key.as_str() < "@") {
+            secrets.push(key, Secret(c));
+        }
         for (domain, s) in &policy.domains {
-            let key = format!("@{domain}");
-            l.sender_relay.insert(key.clone(), s.relay.to_string());
+            let key = At(domain);
+            sender_relay.push(key, &s.relay);
+            if let Some(c) = &s.credentials {
+                secrets.push(key, Secret(c));
+            }
             if s.encryption == Encryption::ImplicitTls {
-                l.sender_transport
-                    .insert(key, format!("{TLS_WRAPPER_SERVICE}:{}", s.relay));
+                transport.push(key, format_args!("{TLS_WRAPPER_SERVICE}:{}", s.relay));
+                l.needs_wrapper = true;
             } else if server_wrapped {
                 // Without this entry the domain would inherit the wrapper
                 // transport of the server-wide relay and fail on STARTTLS.
-                l.sender_transport.insert(key, format!("{SMTP_TRANSPORT}:{}", s.relay));
+                transport.push(key, format_args!("{SMTP_TRANSPORT}:{}", s.relay));
             }
         }
+        if let Some((key, c)) = server_secret.as_ref().filter(|(key, _)| key.as_str() > "@") {
+            secrets.push(key, Secret(c));
+        }
+        l.needs_wrapper |= server_wrapped;
 
-        let any_auth = !l.secrets.is_empty();
+        let any_auth = !secrets.is_empty();
         let has_domains = !policy.domains.is_empty();
+        let has_transport = !transport.is_empty();
         let set = |on: bool, v: String| on.then_some(v);
         l.params = vec![
             (RELAYHOST, server.map(|s| s.relay.to_string())),
@@ -112,14 +133,13 @@ impl Layout {
             (SASL_TLS_SECURITY_OPTIONS, set(any_auth, "noanonymous".into())),
             (SENDER_DEPENDENT_AUTH, set(has_domains, "yes".into())),
             (SENDER_RELAY_MAPS, set(has_domains, map(SENDER_RELAY_MAP))),
-            (
-                SENDER_TRANSPORT_MAPS,
-                set(!l.sender_transport.is_empty(), map(SENDER_TRANSPORT_MAP)),
-            ),
-            (TLS_POLICY_MAPS, set(!l.tls_policy.is_empty(), map(TLS_POLICY_MAP))),
+            (SENDER_TRANSPORT_MAPS, set(has_transport, map(SENDER_TRANSPORT_MAP))),
+            (TLS_POLICY_MAPS, set(!tls_policy.is_empty(), map(TLS_POLICY_MAP))),
         ];
-        l.needs_ca_file = l.tls_policy.values().any(|v| v.starts_with("secure"));
-        l.needs_wrapper = server_wrapped || !l.sender_transport.values().all(|v| v.starts_with("smtp:"));
+        l.sender_relay = sender_relay.finish();
+        l.secrets = secrets.finish();
+        l.tls_policy = maps::render(&tls_policy);
+        l.sender_transport = transport.finish();
         l
     }
 
@@ -137,5 +157,24 @@ impl Layout {
             TLS_POLICY_MAPS => map(TLS_POLICY_MAP),
             _ => None,
         }
+    }
+}
+
+/// A domain's table key, `@example.com`, written without allocating.
+#[derive(Clone, Copy)]
+struct At<'a>(&'a DomainName);
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}", self.0)
+    }
+}
+
+/// `user:password`, the value of a secrets table entry.
+struct Secret<'a>(&'a Credentials);
+
+impl fmt::Display for Secret<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.0.username(), self.0.password().expose())
     }
 }

@@ -59,8 +59,10 @@ pub struct PostfixOptions {
     pub map_dir: PathBuf,
     /// The lookup table type.
     pub map_type: MapType,
-    /// Run `postmap` for changed tables and `postfix check` after writing.
-    pub run_commands: bool,
+    /// Compile changed `hash`/`lmdb` tables with `postmap`.
+    pub compile_maps: bool,
+    /// Run `postfix check` after writing.
+    pub check: bool,
     /// How Postfix loads the new configuration after a change.
     pub reload: Reload,
 }
@@ -71,7 +73,8 @@ impl PostfixOptions {
     pub fn live() -> Self {
         let mut options = PostfixOptions {
             root: PathBuf::from("/"),
-            run_commands: true,
+            compile_maps: true,
+            check: true,
             reload: Reload::Postfix,
             ..PostfixOptions::render_into("/")
         };
@@ -87,7 +90,8 @@ impl PostfixOptions {
             config_dir: PathBuf::from(schema::DEFAULT_CONFIG_DIR),
             map_dir: PathBuf::from(schema::DEFAULT_MAP_DIR),
             map_type: MapType::Hash,
-            run_commands: false,
+            compile_maps: false,
+            check: false,
             reload: Reload::Skip,
         }
     }

@@ -80,19 +80,44 @@ impl FromStr for MapType {
 /// A table's entries, sorted by key so the text is deterministic.
 pub(crate) type Table = BTreeMap<String, String>;
 
-/// The text of a table; `None` when it has no entry (the file is removed).
+/// Builds a table's text line by line. Entries must come in key order, so
+/// that the text is deterministic; large tables are written without an
+/// intermediate map.
+#[derive(Debug, Default)]
+pub(crate) struct TableText {
+    text: String,
+    entries: usize,
+}
+
+impl TableText {
+    /// Appends `key value`.
+    pub(crate) fn push(&mut self, key: impl fmt::Display, value: impl fmt::Display) {
+        use fmt::Write as _;
+        if self.entries == 0 {
+            self.text.push_str(HEADER);
+        }
+        self.entries += 1;
+        let _ = writeln!(self.text, "{key} {value}");
+    }
+
+    /// Whether the table has no entry.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// The text; `None` when the table has no entry (the file is removed).
+    pub(crate) fn finish(self) -> Option<String> {
+        (self.entries > 0).then_some(self.text)
+    }
+}
+
+/// The text of a table given as a map; `None` when it is empty.
 pub(crate) fn render(table: &Table) -> Option<String> {
-    if table.is_empty() {
-        return None;
-    }
-    let mut out = String::from(HEADER);
+    let mut out = TableText::default();
     for (k, v) in table {
-        out.push_str(k);
-        out.push(' ');
-        out.push_str(v);
-        out.push('\n');
+        out.push(k, v);
     }
-    Some(out)
+    out.finish()
 }
 
 /// Reads a table's entries (comments and blank lines skipped; a line that

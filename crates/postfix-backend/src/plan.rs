@@ -7,7 +7,7 @@ use smarthost_core::{Change, CommandRun, FileChange, Plan, Policy};
 use crate::cf::{CfFile, Kind};
 use crate::error::Error;
 use crate::layout::Layout;
-use crate::maps::{self, Table};
+use crate::maps;
 use crate::read::read_optional;
 use crate::schema::*;
 use crate::{PostfixOptions, Reload};
@@ -129,17 +129,18 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
     let layout = Layout::new(desired, options);
     plan.warnings.extend(layout.warnings.iter().cloned());
 
-    let tables: [(&str, &Table, bool); 4] = [
-        (SENDER_RELAY_MAP, &layout.sender_relay, false),
-        (SECRETS_MAP, &layout.secrets, true),
-        (TLS_POLICY_MAP, &layout.tls_policy, false),
-        (SENDER_TRANSPORT_MAP, &layout.sender_transport, false),
+    let mut layout = layout;
+    let tables: [(&str, &mut Option<String>, bool); 4] = [
+        (SENDER_RELAY_MAP, &mut layout.sender_relay, false),
+        (SECRETS_MAP, &mut layout.secrets, true),
+        (TLS_POLICY_MAP, &mut layout.tls_policy, false),
+        (SENDER_TRANSPORT_MAP, &mut layout.sender_transport, false),
     ];
     let mut compile = Vec::new();
     for (name, table, sensitive) in tables {
         let path = options.map_file(name);
         let before = read_optional(&path)?;
-        let after = maps::render(table);
+        let after = table.take();
         let mode = if sensitive {
             SECRET_MODE
         } else {
@@ -182,7 +183,7 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
     if plan.is_empty() {
         return Ok(plan);
     }
-    if options.run_commands {
+    if options.compile_maps {
         for path in compile {
             let argv = options.postmap_command(&path);
             plan.changes.push(Change::Command(CommandRun {
@@ -190,16 +191,18 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
                 reason: "compile the lookup table".into(),
             }));
         }
-        let argv = options.postfix_command("check");
-        plan.changes.push(Change::Command(CommandRun {
-            argv,
-            reason: "validate the configuration".into(),
-        }));
     } else if !compile.is_empty() {
         plan.warnings.push(format!(
             "the {} tables are not compiled here; run postmap on each of them on the target server",
             options.map_type
         ));
+    }
+    if options.check {
+        let argv = options.postfix_command("check");
+        plan.changes.push(Change::Command(CommandRun {
+            argv,
+            reason: "validate the configuration".into(),
+        }));
     }
     let reload = match &options.reload {
         Reload::Postfix => Some(options.postfix_command("reload")),

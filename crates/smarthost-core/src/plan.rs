@@ -1,6 +1,7 @@
 //! [`Plan`]: the exact changes a backend will make, as an ordered list that
 //! can be shown as a redacted unified diff or serialized to JSON.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -45,14 +46,14 @@ pub enum Change {
 }
 
 /// A file's content before and after. The content may hold secrets: it is
-/// only shown through the redacted view given at construction.
+/// only shown through the redaction given at construction.
 #[derive(Clone)]
 pub struct FileChange {
     path: PathBuf,
     mode: u32,
     before: Option<String>,
     after: Option<String>,
-    shown: Option<(Option<String>, Option<String>)>,
+    redact: Option<fn(&str) -> String>,
 }
 
 impl FileChange {
@@ -63,7 +64,7 @@ impl FileChange {
             mode,
             before,
             after,
-            shown: None,
+            redact: None,
         }
     }
 
@@ -74,15 +75,14 @@ impl FileChange {
         mode: u32,
         before: Option<String>,
         after: Option<String>,
-        redact: impl Fn(&str) -> String,
+        redact: fn(&str) -> String,
     ) -> Self {
-        let shown = (before.as_deref().map(&redact), after.as_deref().map(&redact));
         FileChange {
             path,
             mode,
             before,
             after,
-            shown: Some(shown),
+            redact: Some(redact),
         }
     }
 
@@ -108,7 +108,7 @@ impl FileChange {
 
     /// Whether the file holds secrets.
     pub fn is_sensitive(&self) -> bool {
-        self.shown.is_some()
+        self.redact.is_some()
     }
 
     /// `create`, `modify` or `delete`.
@@ -120,16 +120,22 @@ impl FileChange {
         }
     }
 
-    fn shown(&self) -> (Option<&str>, Option<&str>) {
-        match &self.shown {
-            Some((b, a)) => (b.as_deref(), a.as_deref()),
-            None => (self.before.as_deref(), self.after.as_deref()),
-        }
+    /// The contents as they may be shown, computed when asked for.
+    fn shown(&self) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+        (self.show(self.before.as_deref()), self.show(self.after.as_deref()))
+    }
+
+    fn show<'a>(&self, text: Option<&'a str>) -> Option<Cow<'a, str>> {
+        text.map(|t| match self.redact {
+            Some(redact) => Cow::Owned(redact(t)),
+            None => Cow::Borrowed(t),
+        })
     }
 
     /// A unified diff of the redacted contents, with `a/` and `b/` headers.
     pub fn diff(&self) -> String {
         let (before, after) = self.shown();
+        let (before, after) = (before.as_deref(), after.as_deref());
         let name = self.path.display().to_string();
         let name = name.trim_start_matches('/');
         let old_name = if before.is_some() {
@@ -158,6 +164,7 @@ impl FileChange {
 impl std::fmt::Debug for FileChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (before, after) = self.shown();
+        let (before, after) = (before.as_deref(), after.as_deref());
         f.debug_struct("FileChange")
             .field("path", &self.path)
             .field("mode", &format_args!("{:04o}", self.mode))

@@ -55,76 +55,83 @@ fn domain(name: &str) -> DomainName {
     name.parse().unwrap()
 }
 
+fn policy(server: Option<Smarthost>, domains: Vec<(&str, Smarthost)>) -> Policy {
+    Policy {
+        server,
+        domains: domains.into_iter().map(|(d, s)| (domain(d), s)).collect(),
+        ..Policy::default()
+    }
+}
+
 /// Named policies covering the matrix of issue #11.
 pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
-    use Encryption::*;
-    let mut out = Vec::new();
-    let mut p = Policy::default();
-    p.server = Some(relay("[smtp.sendgrid.net]:587", Starttls, Some("apikey")));
-    out.push(("server_only_starttls_auth", p.clone()));
-
-    let mut both = p.clone();
-    both.domains.insert(
-        domain("a.example"),
-        relay("[smtp.mailgun.org]:587", Starttls, Some("postmaster@mg.a.example")),
+    use Encryption::{ImplicitTls, Starttls};
+    let sendgrid = || relay("[smtp.sendgrid.net]:587", Starttls, Some("apikey"));
+    let mut unchecked = policy(
+        Some(relay("[selfsigned.example]:587", Starttls, Some("u"))),
+        vec![("a.example", relay("[selfsigned.example]:2525", Starttls, Some("u")))],
     );
-    out.push(("server_and_domain_starttls", both));
-
-    let mut p = Policy::default();
-    p.domains.insert(
-        domain("a.example"),
-        relay("[smtp.mailgun.org]:587", Starttls, Some("user-a")),
-    );
-    p.domains.insert(
-        domain("b.example"),
-        relay("[smtp.mailgun.org]:587", Starttls, Some("user-b")),
-    );
-    p.domains
-        .insert(domain("c.example"), relay("[relay.c.example]:25", None, Option::None));
-    out.push(("domains_only_shared_relay_two_accounts", p));
-
-    let mut p = Policy::default();
-    p.server = Some(relay("[smtp.sendgrid.net]:465", ImplicitTls, Some("apikey")));
-    p.domains.insert(
-        domain("a.example"),
-        relay("[smtp.mailgun.org]:587", Starttls, Some("user-a")),
-    );
-    out.push(("server_465_domain_587", p));
-
-    let mut p = Policy::default();
-    p.server = Some(relay("[smtp.sendgrid.net]:587", Starttls, Some("apikey")));
-    p.domains.insert(
-        domain("c.example"),
-        relay("[smtp.mailgun.org]:465", ImplicitTls, Some("user-c")),
-    );
-    out.push(("server_587_domain_465", p));
-
-    let mut p = Policy::default();
-    p.server = Some(relay("[relay.internal.example]:25", None, Option::None));
-    out.push(("server_encryption_not_required_no_auth", p));
-
-    let mut p = Policy::default();
-    p.server = Some(relay("[selfsigned.example]:587", Starttls, Some("u")));
-    p.domains.insert(
-        domain("a.example"),
-        relay("[selfsigned.example]:2525", Starttls, Some("u")),
-    );
-    p.features.server.check_certificate = false;
-    p.features.domain.check_certificate = false;
-    out.push(("certificate_check_off", p));
-
-    let mut p = Policy::default();
-    p.server = Some(relay("mail.example.net:587", Starttls, Option::None));
-    out.push(("mx_lookup_unbracketed_no_auth", p));
-
-    let mut p = Policy::default();
-    p.server = Some(relay("[2001:db8::25]:587", Starttls, Some("v6user")));
-    p.domains.insert(
-        domain("d.example"),
-        relay("[192.0.2.25]:465", ImplicitTls, Option::None),
-    );
-    out.push(("ip_relays_ipv6_and_ipv4", p));
-
-    out.push(("nothing", Policy::default()));
-    out
+    unchecked.features.server.check_certificate = false;
+    unchecked.features.domain.check_certificate = false;
+    vec![
+        ("server_only_starttls_auth", policy(Some(sendgrid()), vec![])),
+        (
+            "server_and_domain_starttls",
+            policy(
+                Some(sendgrid()),
+                vec![(
+                    "a.example",
+                    relay("[smtp.mailgun.org]:587", Starttls, Some("postmaster@mg.a.example")),
+                )],
+            ),
+        ),
+        (
+            "domains_only_shared_relay_two_accounts",
+            policy(
+                None,
+                vec![
+                    ("a.example", relay("[smtp.mailgun.org]:587", Starttls, Some("user-a"))),
+                    ("b.example", relay("[smtp.mailgun.org]:587", Starttls, Some("user-b"))),
+                    ("c.example", relay("[relay.c.example]:25", Encryption::None, None)),
+                ],
+            ),
+        ),
+        (
+            "server_465_domain_587",
+            policy(
+                Some(relay("[smtp.sendgrid.net]:465", ImplicitTls, Some("apikey"))),
+                vec![("a.example", relay("[smtp.mailgun.org]:587", Starttls, Some("user-a")))],
+            ),
+        ),
+        (
+            "server_587_domain_465",
+            policy(
+                Some(sendgrid()),
+                vec![(
+                    "c.example",
+                    relay("[smtp.mailgun.org]:465", ImplicitTls, Some("user-c")),
+                )],
+            ),
+        ),
+        (
+            "server_encryption_not_required_no_auth",
+            policy(
+                Some(relay("[relay.internal.example]:25", Encryption::None, None)),
+                vec![],
+            ),
+        ),
+        ("certificate_check_off", unchecked),
+        (
+            "mx_lookup_unbracketed_no_auth",
+            policy(Some(relay("mail.example.net:587", Starttls, None)), vec![]),
+        ),
+        (
+            "ip_relays_ipv6_and_ipv4",
+            policy(
+                Some(relay("[2001:db8::25]:587", Starttls, Some("v6user"))),
+                vec![("d.example", relay("[192.0.2.25]:465", ImplicitTls, None))],
+            ),
+        ),
+        ("nothing", Policy::default()),
+    ]
 }
