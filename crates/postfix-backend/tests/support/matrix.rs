@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a part of the matrix
 //! The policies every Postfix test runs: snapshots, `postfix check`, e2e.
 
 use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
