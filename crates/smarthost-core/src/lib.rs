@@ -20,8 +20,10 @@ mod features;
 mod plan;
 mod policy;
 mod policy_file;
+mod preset;
 mod relay;
 mod smarthost;
+pub mod spf;
 mod text;
 mod writer;
 
@@ -33,6 +35,7 @@ pub use features::{Features, LevelFeatures};
 pub use plan::{ApiRequest, Change, CommandRun, FileChange, Plan, RegistryChange, RegistryValue, JSON_SCHEMA};
 pub use policy::{Policy, Route, Via};
 pub use policy_file::{strip_newline, SecretSource};
+pub use preset::{Preset, Provider, SpfRequirement, PROVIDERS};
 pub use relay::{Host, RelayHost, DEFAULT_PORT};
 pub use smarthost::Smarthost;
 pub use writer::{Applied, ConfigWriter, RecordingError, RecordingWriter};
