@@ -94,6 +94,8 @@ pub(crate) enum Command {
         /// `user@example.com`, `example.com` or `<>`.
         sender: String,
     },
+    /// List the provider presets: relay, encryption, user name, SPF.
+    Providers,
     /// The server-wide smarthost.
     #[command(subcommand)]
     Server(ServerCommand),
@@ -138,10 +140,17 @@ pub(crate) struct ChangeArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SetArgs {
     /// The relay: host, host:port, `[host]:port` (no MX lookup) or an IP address.
-    #[arg(long, value_name = "RELAY")]
-    pub(crate) relay: String,
+    #[arg(long, value_name = "RELAY", required_unless_present = "provider")]
+    pub(crate) relay: Option<String>,
 
-    /// Encryption; default: implicit-tls on port 465, starttls otherwise.
+    /// A provider preset (see `smarthost providers`), e.g. sendgrid or
+    /// amazon-ses:eu-west-1: fills in relay, encryption and fixed user name;
+    /// options given explicitly win.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+
+    /// Encryption; default: the preset's, else implicit-tls on port 465 and
+    /// starttls otherwise.
     #[arg(long, value_enum)]
     pub(crate) encryption: Option<EncryptionArg>,
 

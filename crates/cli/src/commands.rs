@@ -2,7 +2,9 @@
 
 use std::io::BufRead;
 
-use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, SecretSource, Smarthost, Username};
+use smarthost_core::{
+    Credentials, DomainName, Encryption, Policy, Preset, RelayHost, SecretSource, Smarthost, Username,
+};
 
 use crate::args::{ChangeArgs, Cli, Command, DomainCommand, ServerCommand, SetArgs};
 use crate::backend::{self, Backend};
@@ -30,6 +32,10 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::List => {
             let policy = backend::open(cli)?.read()?;
             output::list(&format!("{:?}", cli.backend).to_lowercase(), &policy, cli.json);
+            Ok(0)
+        }
+        Command::Providers => {
+            output::providers(cli.json);
             Ok(0)
         }
         Command::Route { sender } => {
@@ -101,17 +107,26 @@ fn converge(cli: &Cli, backend: &dyn Backend, desired: &Policy, dry_run: bool) -
     Ok(0)
 }
 
-/// The smarthost that `set` describes, validated.
+/// The smarthost that `set` describes, validated: a preset's values unless
+/// given explicitly.
 fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
     if set.password.is_some() {
         return Err(CliError::Usage(
             "--password is not accepted: a password on the command line is visible to every user of the machine; use --password-file, --password-env or --password-stdin".into(),
         ));
     }
-    let relay = RelayHost::parse(&set.relay)?;
-    let encryption = set
-        .encryption
-        .map_or(Encryption::default_for_port(relay.port()), Encryption::from);
+    let preset = set.provider.as_deref().map(Preset::resolve).transpose()?;
+    let (relay, preset_encryption) = match (&set.relay, &preset) {
+        (Some(text), _) => {
+            let relay = RelayHost::parse(text)?;
+            let encryption = Encryption::default_for_port(relay.port());
+            (relay, encryption)
+        }
+        (None, Some(p)) => (p.relay.clone(), p.encryption),
+        (None, None) => return Err(CliError::Usage("give --relay or --provider".into())),
+    };
+    let encryption = set.encryption.map_or(preset_encryption, Encryption::from);
+    let preset_user = preset.as_ref().and_then(|p| p.username);
     let secret = if let Some(file) = &set.password_file {
         Some(SecretSource::File(file.clone()).read("password")?)
     } else if let Some(var) = &set.password_env {
@@ -123,9 +138,14 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
     } else {
         None
     };
-    let credentials = match (&set.username, secret) {
+    let credentials = match (set.username.as_deref().or(preset_user), secret) {
         (Some(user), Some(secret)) => Some(Credentials::new(Username::new(user)?, secret)),
         (None, None) => None,
+        (Some(user), None) if set.username.is_none() => {
+            return Err(CliError::Usage(format!(
+                "this provider's user name is {user}: give its password with --password-file, --password-env or --password-stdin"
+            )))
+        }
         (Some(_), None) => {
             return Err(CliError::Usage(
                 "--username needs a password: --password-file, --password-env or --password-stdin".into(),

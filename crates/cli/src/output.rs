@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use serde::Serialize;
-use smarthost_core::{Applied, Plan, Policy, Route, Smarthost, Via, JSON_SCHEMA};
+use smarthost_core::{Applied, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, Via, JSON_SCHEMA, PROVIDERS};
 
 /// Writes to stdout; a broken pipe ends output quietly.
 pub(crate) fn print(text: &str) {
@@ -132,4 +132,36 @@ pub(crate) fn route(sender: &str, route: &Route<'_>, as_json: bool) {
         "{sender}: {way}\n  because {}\n  note: forwarded mail keeps its original sender and so routes by that sender's domain\n",
         route.reason
     ));
+}
+
+#[derive(Serialize)]
+struct ProvidersReport {
+    schema: u32,
+    providers: &'static [Provider],
+}
+
+pub(crate) fn providers(as_json: bool) {
+    if as_json {
+        return json(&ProvidersReport {
+            schema: JSON_SCHEMA,
+            providers: PROVIDERS,
+        });
+    }
+    let mut text = String::new();
+    for p in PROVIDERS {
+        let name = if p.regional {
+            format!("{}:REGION", p.name)
+        } else {
+            p.name.to_owned()
+        };
+        let spf = match p.spf {
+            SpfRequirement::Include(d) => format!("SPF include:{d}"),
+            SpfRequirement::NotNeeded(_) => "SPF: nothing to add".to_owned(),
+        };
+        text.push_str(&format!(
+            "{name:<24} [{}]:{} {}  {spf}\n    {}: {}\n",
+            p.host, p.port, p.encryption, p.title, p.credentials
+        ));
+    }
+    print(&text);
 }

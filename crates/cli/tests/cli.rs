@@ -357,3 +357,76 @@ fn set_then_disable_restores_the_original_main_cf() {
     assert_eq!(run.read("etc/postfix/master.cf"), "smtp inet n - y - - smtpd\n");
     assert!(!run.root.path().join("var/spool/postfix/plesk/tls_policy").exists());
 }
+
+#[test]
+fn a_provider_preset_fills_in_the_relay_and_explicit_options_win() {
+    let run = Run::new();
+    let out = run.run_with_stdin(
+        &["server", "set", "--provider", "sendgrid", "--password-stdin"],
+        &format!("{STDIN_SECRET}\n"),
+    );
+    assert_ok(&out);
+    assert_no_secret(&out);
+    assert!(run
+        .read("etc/postfix/main.cf")
+        .contains("relayhost = [smtp.sendgrid.net]:587\n"));
+    assert!(run
+        .read("var/spool/postfix/plesk/relay_secrets")
+        .contains(&format!("apikey:{STDIN_SECRET}")));
+
+    let out = run.run(&[
+        "domain",
+        "set",
+        "a.example",
+        "--provider",
+        "sendgrid",
+        "--relay",
+        "[smtp.sendgrid.net]:465",
+        "--username",
+        "other",
+        "--password-env",
+        "PATH",
+        "--dry-run",
+    ]);
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("+@a.example smarthost-tls:[smtp.sendgrid.net]:465"),
+        "port 465 means implicit TLS: {text}"
+    );
+    assert!(text.contains("+@a.example other:<redacted>"), "{text}");
+
+    let before = run.files();
+    let out = run.run(&["domain", "set", "a.example", "--provider", "sendgird"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("provider: \"sendgird\" is invalid: is not a known provider"));
+    assert_eq!(run.files(), before);
+}
+
+#[test]
+fn providers_are_listed() {
+    let out = Run::new().run(&["--json", "providers"]);
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "sendgrid",
+        "mailgun",
+        "mailgun-eu",
+        "mailjet",
+        "amazon-ses",
+        "postmark",
+        "brevo",
+        "smtp2go",
+        "sparkpost",
+        "microsoft365",
+        "google-workspace",
+    ] {
+        assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
+    }
+}

@@ -8,7 +8,8 @@
 //! password_env = "SENDGRID_API_KEY"
 //!
 //! [domains."shop.example"]
-//! relay = "[smtp.eu.mailgun.org]:587"
+//! provider = "mailgun-eu"                # fills in relay and encryption
+//! relay = "[smtp.eu.mailgun.org]:587"    # explicit values win
 //! username = "postmaster@mg.shop.example"
 //! password_file = "secrets/mailgun"  # relative to the policy file
 //!
@@ -31,6 +32,7 @@ use crate::encryption::Encryption;
 use crate::error::Error;
 use crate::features::Features;
 use crate::policy::Policy;
+use crate::preset::Preset;
 use crate::relay::RelayHost;
 use crate::smarthost::Smarthost;
 
@@ -48,7 +50,8 @@ struct PolicyToml {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SmarthostToml {
-    relay: String,
+    relay: Option<String>,
+    provider: Option<String>,
     encryption: Option<Encryption>,
     username: Option<String>,
     password_file: Option<PathBuf>,
@@ -171,8 +174,23 @@ impl SmarthostToml {
                 reason: "passwords are never read from the policy file; use password_file or password_env".into(),
             });
         }
-        let relay = RelayHost::parse(&self.relay)?;
-        let encryption = self.encryption.unwrap_or(Encryption::default_for_port(relay.port()));
+        let preset = self.provider.as_deref().map(Preset::resolve).transpose()?;
+        let (relay, default_encryption) = match (&self.relay, &preset) {
+            (Some(text), _) => {
+                let relay = RelayHost::parse(text)?;
+                let encryption = Encryption::default_for_port(relay.port());
+                (relay, encryption)
+            }
+            (None, Some(p)) => (p.relay.clone(), p.encryption),
+            (None, None) => {
+                return Err(Error::Missing {
+                    field: "relay".into(),
+                    reason: "give relay or provider".into(),
+                })
+            }
+        };
+        let encryption = self.encryption.unwrap_or(default_encryption);
+        let username = self.username.or(preset.and_then(|p| p.username.map(str::to_owned)));
         let source = match (self.password_file, self.password_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -185,7 +203,7 @@ impl SmarthostToml {
             (None, Some(var)) => Some(SecretSource::Env(var)),
             (None, None) => None,
         };
-        let credentials = match (self.username, source) {
+        let credentials = match (username, source) {
             (Some(user), Some(source)) => Some(Credentials::new(Username::new(&user)?, source.read("password")?)),
             (Some(_), None) => {
                 return Err(Error::Missing {
