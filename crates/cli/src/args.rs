@@ -96,6 +96,9 @@ pub(crate) enum Command {
     },
     /// List the provider presets: relay, encryption, user name, SPF.
     Providers,
+    /// Check a domain's DNS for the relay its mail takes: SPF (and the
+    /// record to publish), DMARC, DKIM. Exits 3 when SPF needs a change.
+    Dns(DnsArgs),
     /// The server-wide smarthost.
     #[command(subcommand)]
     Server(ServerCommand),
@@ -254,4 +257,23 @@ mod tests {
         assert_eq!(cli.root, Some(PathBuf::from("demo")));
         assert!(cli.json);
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DnsArgs {
+    /// The domain to check.
+    #[arg(required_unless_present = "all")]
+    pub(crate) domain: Option<String>,
+
+    /// Check every domain of the policy (or of the live configuration), concurrently.
+    #[arg(long, conflicts_with = "domain")]
+    pub(crate) all: bool,
+
+    /// Ask this DNS server (IP:PORT) instead of the system's resolver.
+    #[arg(long, value_name = "IP:PORT")]
+    pub(crate) dns_server: Option<std::net::SocketAddr>,
+
+    /// Also look up DKIM at this selector (repeatable).
+    #[arg(long = "dkim-selector", value_name = "SELECTOR")]
+    pub(crate) dkim_selectors: Vec<String>,
 }

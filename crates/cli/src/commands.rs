@@ -9,7 +9,7 @@ use smarthost_core::{
 use crate::args::{ChangeArgs, Cli, Command, DomainCommand, ServerCommand, SetArgs};
 use crate::backend::{self, Backend};
 use crate::error::CliError;
-use crate::output;
+use crate::{dns, output};
 
 /// Exit code of `plan --detailed-exitcode` when changes are pending.
 pub(crate) const CHANGES_PENDING: u8 = 3;
@@ -34,6 +34,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
             output::list(&format!("{:?}", cli.backend).to_lowercase(), &policy, cli.json);
             Ok(0)
         }
+        Command::Dns(args) => dns::run(cli, args),
         Command::Providers => {
             output::providers(cli.json);
             Ok(0)
@@ -70,7 +71,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
 
 /// The policy file with the administrator's settings applied: a feature is
 /// on only if both leave it on.
-fn policy_file(cli: &Cli) -> Result<Policy, CliError> {
+pub(crate) fn policy_file(cli: &Cli) -> Result<Policy, CliError> {
     let path = cli
         .policy
         .as_ref()

@@ -15,6 +15,9 @@ pub(crate) enum CliError {
     /// A command needs an option that was not given.
     #[error("{0}")]
     Usage(String),
+    /// The async runtime for network checks could not start.
+    #[error("starting the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     /// Reading standard input failed.
     #[error("reading the password from standard input: {0}")]
     Stdin(#[source] std::io::Error),

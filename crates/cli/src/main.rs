@@ -4,6 +4,7 @@
 mod args;
 mod backend;
 mod commands;
+mod dns;
 mod error;
 mod output;
 

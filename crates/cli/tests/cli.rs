@@ -430,3 +430,56 @@ fn providers_are_listed() {
         assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
     }
 }
+
+#[test]
+fn dns_checks_every_domain_against_a_local_server() {
+    use smarthost_core::dns::TxtServer;
+    let server = TxtServer::start(&[
+        ("shop.example.com", "v=spf1 mx include:mailgun.org -all"),
+        ("mailgun.org", "v=spf1 ip4:198.51.100.0/24 -all"),
+        ("_dmarc.shop.example.com", "v=DMARC1; p=quarantine"),
+        ("legacy.example.net", "v=spf1 mx -all"),
+    ])
+    .unwrap();
+    let run = Run::new();
+    let policy = example_policy();
+    let server_addr = server.addr().to_string();
+    let args = [
+        "--policy",
+        policy.to_str().unwrap(),
+        "--json",
+        "dns",
+        "--all",
+        "--dns-server",
+        server_addr.as_str(),
+    ];
+    let out = run.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "legacy.example.net needs an SPF change: {}",
+        text(&out)
+    );
+    assert_no_secret(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let domains = v["domains"].as_array().unwrap();
+    assert_eq!(domains.len(), 2);
+    let by_name = |n: &str| domains.iter().find(|d| d["domain"] == n).unwrap();
+    assert_eq!(by_name("shop.example.com")["spf"]["status"], "authorized");
+    let legacy = by_name("legacy.example.net");
+    assert_eq!(legacy["spf"]["status"], "not-authorized");
+    assert_eq!(legacy["spf"]["publish"]["record"], "v=spf1 mx ip4:192.0.2.25 -all");
+
+    let out = run.run(&[
+        "--policy",
+        policy.to_str().unwrap(),
+        "dns",
+        "shop.example.com",
+        "--dns-server",
+        server_addr.as_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("SPF: the relay is authorized"), "{stdout}");
+    assert!(stdout.contains("DMARC: v=DMARC1; p=quarantine"), "{stdout}");
+}

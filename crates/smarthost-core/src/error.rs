@@ -65,6 +65,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A DNS query failed (not: the name or record does not exist).
+    #[error("DNS lookup of {name} failed: {reason}")]
+    Dns {
+        /// The name looked up.
+        name: String,
+        /// The resolver's message.
+        reason: String,
+    },
     /// A secret's environment variable is not set or not Unicode.
     #[error("{field}: environment variable {var} is not set or not valid UTF-8")]
     Env {
@@ -96,7 +104,7 @@ impl Error {
             | Error::FeatureDisabled { field, .. }
             | Error::Read { field, .. }
             | Error::Env { field, .. } => field,
-            Error::PolicySyntax { .. } => return self,
+            Error::PolicySyntax { .. } | Error::Dns { .. } => return self,
         };
         *field = if field.is_empty() {
             prefix.to_owned()
@@ -115,7 +123,7 @@ impl Error {
             | Error::FeatureDisabled { field, .. }
             | Error::Read { field, .. }
             | Error::Env { field, .. } => Some(field),
-            Error::PolicySyntax { .. } => None,
+            Error::PolicySyntax { .. } | Error::Dns { .. } => None,
         }
     }
 }

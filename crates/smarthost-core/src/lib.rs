@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 
 mod credentials;
+#[cfg(feature = "dns")]
+pub mod dns;
 mod domain;
 mod encryption;
 mod error;

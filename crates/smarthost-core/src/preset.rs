@@ -46,6 +46,9 @@ pub struct Provider {
     pub spf: SpfRequirement,
     /// Whether the name takes a region (`amazon-ses:eu-west-1`).
     pub regional: bool,
+    /// DKIM selectors the provider uses for every customer, where it has
+    /// fixed ones (others generate them per domain).
+    pub dkim_selectors: &'static [&'static str],
 }
 
 /// Every provider with a preset, in the order `smarthost providers` lists them.
@@ -59,6 +62,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: Some("apikey"),
         credentials: "user name: the literal string apikey; password: an API key with Mail Send permission",
         spf: SpfRequirement::Include("sendgrid.net"),
+        dkim_selectors: &["s1", "s2"],
         regional: false,
     },
     Provider {
@@ -70,6 +74,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: None,
         credentials: "the sending domain's SMTP credentials, e.g. postmaster@mg.example.com",
         spf: SpfRequirement::Include("mailgun.org"),
+        dkim_selectors: &[],
         regional: false,
     },
     Provider {
@@ -81,6 +86,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: None,
         credentials: "the sending domain's SMTP credentials, e.g. postmaster@mg.example.com",
         spf: SpfRequirement::Include("mailgun.org"),
+        dkim_selectors: &[],
         regional: false,
     },
     Provider {
@@ -92,6 +98,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: None,
         credentials: "user name: the API key; password: the secret key",
         spf: SpfRequirement::Include("spf.mailjet.com"),
+        dkim_selectors: &["mailjet"],
         regional: false,
     },
     Provider {
@@ -103,6 +110,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: None,
         credentials: "SMTP credentials created in the SES console for that region (not the IAM access key)",
         spf: SpfRequirement::Include("amazonses.com"),
+        dkim_selectors: &[],
         regional: true,
     },
     Provider {
@@ -116,6 +124,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::NotNeeded(
             "Postmark uses its own Return-Path domain (or a custom one delegated by CNAME); publish its DKIM key",
         ),
+        dkim_selectors: &[],
         regional: false,
     },
     Provider {
@@ -127,6 +136,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: None,
         credentials: "user name: the SMTP login shown under SMTP & API; password: an SMTP key (not an API key)",
         spf: SpfRequirement::Include("spf.brevo.com"),
+        dkim_selectors: &["mail"],
         regional: false,
     },
     Provider {
@@ -140,6 +150,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::NotNeeded(
             "SMTP2GO authenticates through the CNAME records of a verified sender domain and asks not to be listed in SPF",
         ),
+        dkim_selectors: &[],
         regional: false,
     },
     Provider {
@@ -151,6 +162,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: Some("SMTP_Injection"),
         credentials: "user name: SMTP_Injection; password: an API key with Send via SMTP permission",
         spf: SpfRequirement::Include("sparkpostmail.com"),
+        dkim_selectors: &[],
         regional: false,
     },
     Provider {
@@ -162,6 +174,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: Some("SMTP_Injection"),
         credentials: "user name: SMTP_Injection; password: an API key with Send via SMTP permission",
         spf: SpfRequirement::Include("sparkpostmail.com"),
+        dkim_selectors: &[],
         regional: false,
     },
     Provider {
@@ -173,6 +186,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: None,
         credentials: "a licensed mailbox's address and password; SMTP AUTH must be enabled for it",
         spf: SpfRequirement::Include("spf.protection.outlook.com"),
+        dkim_selectors: &["selector1", "selector2"],
         regional: false,
     },
     Provider {
@@ -184,6 +198,7 @@ pub const PROVIDERS: &[Provider] = &[
         username: None,
         credentials: "optional: the relay can allow the server's IP address instead; otherwise a Workspace account",
         spf: SpfRequirement::Include("_spf.google.com"),
+        dkim_selectors: &["google"],
         regional: false,
     },
 ];
