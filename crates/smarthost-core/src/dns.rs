@@ -379,3 +379,26 @@ impl Drop for TxtServer {
         }
     }
 }
+
+impl DnsChecker {
+    /// The MX hosts of `name`, most preferred first.
+    pub async fn mx(&self, name: &str) -> Result<Vec<String>, Error> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.resolver.mx_lookup(fqdn.as_str()).await {
+            Ok(lookup) => {
+                let mut hosts: Vec<(u16, String)> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::MX(mx) => Some((mx.preference, mx.exchange.to_string().trim_end_matches('.').to_owned())),
+                        _ => None,
+                    })
+                    .collect();
+                hosts.sort();
+                Ok(hosts.into_iter().map(|(_, h)| h).collect())
+            }
+            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+            Err(e) => Err(dns_error(name, e)),
+        }
+    }
+}

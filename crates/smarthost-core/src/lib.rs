@@ -12,6 +12,8 @@
 //! plans or errors.
 #![deny(missing_docs)]
 
+#[cfg(feature = "check")]
+pub mod check;
 mod credentials;
 #[cfg(feature = "dns")]
 pub mod dns;

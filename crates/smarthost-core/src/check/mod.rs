@@ -1,0 +1,226 @@
+//! The connection check: resolve, connect, banner, EHLO, STARTTLS or
+//! implicit TLS with certificate validation, EHLO again, AUTH, QUIT. No mail
+//! is sent. Every step has a timeout and bounded input, and a failing step
+//! says what is wrong and how to fix it. Needs the `check` feature.
+//!
+//! The check follows the rules of the Postfix configuration smarthost
+//! writes: the same encryption, the certificate checked against the relay's
+//! host name unless the level's `check_certificate` is off, and PLAIN or
+//! LOGIN as mechanisms.
+
+mod probe;
+mod smtp;
+mod tls;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use serde::Serialize;
+
+use crate::encryption::Encryption;
+use crate::smarthost::Smarthost;
+
+pub use probe::check;
+pub use tls::TlsInfo;
+
+/// How the check runs.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// The limit for each step (default 10 s).
+    pub step_timeout: Duration,
+    /// Verify the certificate chain and host name (default on).
+    pub check_certificate: bool,
+    /// Trust anchors; `None`: the system's (as Postfix's `smtp_tls_CAfile`).
+    pub roots: Option<Vec<CertificateDer<'static>>>,
+    /// The name sent with EHLO.
+    pub ehlo_name: String,
+    /// A DNS server for MX lookups; `None`: the system's resolver.
+    pub dns_server: Option<SocketAddr>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            step_timeout: Duration::from_secs(10),
+            check_certificate: true,
+            roots: None,
+            ehlo_name: "localhost".to_owned(),
+            dns_server: None,
+        }
+    }
+}
+
+/// The steps, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepName {
+    /// Host name to addresses (and MX hosts when the relay wants MX lookup).
+    Resolve,
+    /// TCP connection.
+    Connect,
+    /// TLS handshake right after connecting (implicit TLS).
+    Tls,
+    /// The server's 220 greeting.
+    Banner,
+    /// EHLO and the extensions offered.
+    Ehlo,
+    /// STARTTLS and the TLS handshake after it.
+    Starttls,
+    /// EHLO again inside TLS.
+    EhloTls,
+    /// SMTP AUTH with the credentials.
+    Auth,
+    /// QUIT.
+    Quit,
+}
+
+impl fmt::Display for StepName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StepName::Resolve => "resolve",
+            StepName::Connect => "connect",
+            StepName::Tls => "tls",
+            StepName::Banner => "banner",
+            StepName::Ehlo => "ehlo",
+            StepName::Starttls => "starttls",
+            StepName::EhloTls => "ehlo-tls",
+            StepName::Auth => "auth",
+            StepName::Quit => "quit",
+        })
+    }
+}
+
+/// What went wrong, as data: `smarthost check` explains it in words and
+/// programs can match on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Failure {
+    /// The name has no address (or no MX host).
+    Resolve(String),
+    /// Nothing listens on the port (RST).
+    Refused,
+    /// No answer within the step's timeout.
+    Timeout,
+    /// No greeting within the timeout.
+    NoBanner,
+    /// The server closed the connection.
+    Closed,
+    /// A read or write failed.
+    Io(String),
+    /// A line longer than the limit.
+    LineTooLong,
+    /// A multi-line reply longer than the limit.
+    ReplyTooLong,
+    /// The bytes are not SMTP replies (TLS or garbage on a plain connection).
+    NotSmtp(String),
+    /// The server answered in plain SMTP where TLS was expected.
+    PlainOnTlsPort,
+    /// The TLS handshake failed for another reason.
+    Handshake(String),
+    /// STARTTLS is not in the EHLO reply.
+    NoStarttls,
+    /// The certificate has expired (on the date given).
+    CertificateExpired(String),
+    /// The certificate is not valid yet.
+    CertificateNotYetValid,
+    /// The certificate does not name the relay host: the names it has.
+    CertificateWrongName(Vec<String>),
+    /// The certificate does not chain to a trusted root (self-signed, private CA).
+    CertificateUntrusted,
+    /// Another certificate problem.
+    Certificate(String),
+    /// AUTH is not offered (after TLS).
+    AuthNotOffered,
+    /// Neither PLAIN nor LOGIN is offered: the mechanisms offered.
+    NoMechanism(Vec<String>),
+    /// The credentials were rejected: code and text of the reply.
+    AuthRejected(u16, String),
+    /// An unexpected reply: code and text.
+    Unexpected(u16, String),
+}
+
+impl Failure {
+    /// Whether trying again later may succeed (timeouts, 4xx replies, I/O).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Failure::Timeout | Failure::NoBanner | Failure::Io(_) | Failure::Closed => true,
+            Failure::Unexpected(code, _) | Failure::AuthRejected(code, _) => (400..500).contains(code),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a step passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// It worked.
+    Ok,
+    /// It failed; the check stops here.
+    Failed,
+}
+
+/// One step of the check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// Which step.
+    pub name: StepName,
+    /// The outcome.
+    pub status: StepStatus,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// What happened (addresses, banner, extensions, TLS details, ...).
+    pub detail: String,
+    /// The failure, as data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The likely cause and the fix, in plain words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+}
+
+/// The result of checking one smarthost. Never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// The relay checked.
+    pub relay: String,
+    /// The encryption checked.
+    pub encryption: Encryption,
+    /// The user name authenticated as, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Whether every step passed.
+    pub ok: bool,
+    /// The steps run, in order; the last one failed when `ok` is false.
+    pub steps: Vec<Step>,
+    /// TLS session and certificate, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    /// Extensions the server offered (last EHLO).
+    pub extensions: Vec<String>,
+    /// AUTH mechanisms offered.
+    pub auth_mechanisms: Vec<String>,
+}
+
+impl CheckReport {
+    pub(crate) fn new(smarthost: &Smarthost) -> CheckReport {
+        CheckReport {
+            relay: smarthost.relay.to_string(),
+            encryption: smarthost.encryption,
+            username: smarthost.credentials.as_ref().map(|c| c.username().to_string()),
+            ok: false,
+            steps: Vec::new(),
+            tls: None,
+            extensions: Vec::new(),
+            auth_mechanisms: Vec::new(),
+        }
+    }
+
+    /// The step that failed, if any.
+    pub fn failed_step(&self) -> Option<&Step> {
+        self.steps.iter().find(|s| s.status == StepStatus::Failed)
+    }
+}
