@@ -96,6 +96,9 @@ pub(crate) enum Command {
     },
     /// List the provider presets: relay, encryption, user name, SPF.
     Providers,
+    /// Check the connection to smarthosts (TCP, banner, EHLO, TLS,
+    /// certificate, AUTH) without sending mail. Exits 4 when a check fails.
+    Check(CheckArgs),
     /// Check a domain's DNS for the relay its mail takes: SPF (and the
     /// record to publish), DMARC, DKIM. Exits 3 when SPF needs a change.
     Dns(DnsArgs),
@@ -110,7 +113,7 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ServerCommand {
     /// Relay all outgoing mail without a domain smarthost through this relay.
-    Set(SetArgs),
+    Set(Box<SetArgs>),
     /// Stop relaying server-wide: direct delivery for domains without their own.
     Disable(ChangeArgs),
 }
@@ -122,7 +125,7 @@ pub(crate) enum DomainCommand {
         /// The hosted domain.
         domain: String,
         #[command(flatten)]
-        set: SetArgs,
+        set: Box<SetArgs>,
     },
     /// Remove this domain's smarthost: it uses the server-wide one again.
     Disable {
@@ -138,6 +141,40 @@ pub(crate) struct ChangeArgs {
     /// Only show the plan.
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+/// Options of the connection check, shared by `check` and `set --check`.
+#[derive(Debug, Args)]
+pub(crate) struct ProbeArgs {
+    /// Seconds each step of a check may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) timeout: u64,
+
+    /// Trust these CA certificates (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// DNS server (IP:PORT) for MX lookups.
+    #[arg(long, value_name = "IP:PORT")]
+    pub(crate) dns_server: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Only the server-wide smarthost.
+    #[arg(long, conflicts_with_all = ["domain", "all"])]
+    pub(crate) server: bool,
+
+    /// Only the smarthost this domain's mail takes.
+    #[arg(long, value_name = "DOMAIN", conflicts_with = "all")]
+    pub(crate) domain: Option<String>,
+
+    /// The server-wide and every domain's smarthost (the default).
+    #[arg(long)]
+    pub(crate) all: bool,
+
+    #[command(flatten)]
+    pub(crate) probe: ProbeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +209,17 @@ pub(crate) struct SetArgs {
     /// Read the password from standard input (one line).
     #[arg(long, group = "secret")]
     pub(crate) password_stdin: bool,
+
+    /// Check the connection first and refuse to apply if it fails.
+    #[arg(long)]
+    pub(crate) check: bool,
+
+    /// With --check: apply even if the check fails.
+    #[arg(long, requires = "check")]
+    pub(crate) force: bool,
+
+    #[command(flatten)]
+    pub(crate) probe: ProbeArgs,
 
     /// Not accepted: a password on the command line is visible to every user
     /// of the machine. Declared only to refuse it without echoing it.

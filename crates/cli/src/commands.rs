@@ -9,7 +9,7 @@ use smarthost_core::{
 use crate::args::{ChangeArgs, Cli, Command, DomainCommand, ServerCommand, SetArgs};
 use crate::backend::{self, Backend};
 use crate::error::CliError;
-use crate::{dns, output};
+use crate::{check, dns, output};
 
 /// Exit code of `plan --detailed-exitcode` when changes are pending.
 pub(crate) const CHANGES_PENDING: u8 = 3;
@@ -35,6 +35,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
             Ok(0)
         }
         Command::Dns(args) => dns::run(cli, args),
+        Command::Check(args) => check::run(cli, args),
         Command::Providers => {
             output::providers(cli.json);
             Ok(0)
@@ -55,10 +56,13 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
             policy.server = None;
             Ok(())
         }),
-        Command::Domain(DomainCommand::Set { domain, set }) => change(cli, &set.change, |policy| {
+        Command::Domain(DomainCommand::Set { domain, set }) => {
             let domain = DomainName::parse(domain)?;
-            policy.set_domain(domain, smarthost(set)?).map_err(Into::into)
-        }),
+            let new = checked(cli, set, backend::settings(cli)?.domain.check_certificate)?;
+            change(cli, &set.change, |policy| {
+                policy.set_domain(domain, new).map_err(Into::into)
+            })
+        }
         Command::Domain(DomainCommand::Disable { domain, change: args }) => change(cli, args, |policy| {
             let domain = DomainName::parse(domain)?;
             if policy.domains.remove(&domain).is_none() {
@@ -106,6 +110,25 @@ fn converge(cli: &Cli, backend: &dyn Backend, desired: &Policy, dry_run: bool) -
     let applied = backend.apply(&plan)?;
     output::applied(&plan, &applied, cli.json);
     Ok(0)
+}
+
+/// The smarthost of `set`, checked first with `--check`: a failed check
+/// refuses the change unless `--force`.
+fn checked(cli: &Cli, set: &SetArgs, check_certificate: bool) -> Result<Smarthost, CliError> {
+    let new = smarthost(set)?;
+    if set.check {
+        let report = check::probe_one(&set.probe, &new, check_certificate)?;
+        if !report.ok {
+            let text = check::render(&["this change".to_owned()], &report);
+            if !set.force {
+                return Err(CliError::CheckFailed(text));
+            }
+            if !cli.json {
+                eprintln!("{text}warning: applying anyway (--force)");
+            }
+        }
+    }
+    Ok(new)
 }
 
 /// The smarthost that `set` describes, validated: a preset's values unless

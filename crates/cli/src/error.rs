@@ -18,6 +18,9 @@ pub(crate) enum CliError {
     /// The async runtime for network checks could not start.
     #[error("starting the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// `set --check`: the connection check failed; the rendered report.
+    #[error("the connection check failed; nothing was changed (add --force to apply anyway):\n{0}")]
+    CheckFailed(String),
     /// Reading standard input failed.
     #[error("reading the password from standard input: {0}")]
     Stdin(#[source] std::io::Error),
@@ -28,6 +31,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::CheckFailed(_) => crate::check::CHECK_FAILED,
             _ => 1,
         }
     }

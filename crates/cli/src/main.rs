@@ -3,6 +3,7 @@
 
 mod args;
 mod backend;
+mod check;
 mod commands;
 mod dns;
 mod error;

@@ -390,7 +390,9 @@ impl DnsChecker {
                     .answers()
                     .iter()
                     .filter_map(|r| match &r.data {
-                        RData::MX(mx) => Some((mx.preference, mx.exchange.to_string().trim_end_matches('.').to_owned())),
+                        RData::MX(mx) => {
+                            Some((mx.preference, mx.exchange.to_string().trim_end_matches('.').to_owned()))
+                        }
                         _ => None,
                     })
                     .collect();

@@ -17,13 +17,20 @@ const SECRET: &str = "check-Secret-9f8e7d";
 fn smarthost(port: u16, encryption: Encryption, user: Option<&str>) -> Smarthost {
     let s = Smarthost::new(RelayHost::parse(&format!("[localhost]:{port}")).unwrap()).with_encryption(encryption);
     match user {
-        Some(u) => s.with_credentials(Credentials::new(Username::new(u).unwrap(), Secret::new(SECRET.to_owned()).unwrap())),
+        Some(u) => s.with_credentials(Credentials::new(
+            Username::new(u).unwrap(),
+            Secret::new(SECRET.to_owned()).unwrap(),
+        )),
         None => s,
     }
 }
 
 fn options(certs: &Certs) -> CheckOptions {
-    CheckOptions { step_timeout: Duration::from_millis(1500), roots: Some(vec![certs.ca.clone()]), ..CheckOptions::default() }
+    CheckOptions {
+        step_timeout: Duration::from_millis(1500),
+        roots: Some(vec![certs.ca.clone()]),
+        ..CheckOptions::default()
+    }
 }
 
 fn account() -> Vec<(String, String)> {
@@ -39,7 +46,10 @@ fn failed(report: &CheckReport) -> (StepName, Failure, String) {
 
 fn assert_no_secret(report: &CheckReport) {
     let json = serde_json::to_string(report).unwrap();
-    assert!(!json.contains(SECRET) && !format!("{report:?}").contains(SECRET), "secret leaked: {json}");
+    assert!(
+        !json.contains(SECRET) && !format!("{report:?}").contains(SECRET),
+        "secret leaked: {json}"
+    );
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("\0user\0{SECRET}"));
     assert!(!json.contains(&encoded), "encoded secret leaked");
@@ -48,14 +58,26 @@ fn assert_no_secret(report: &CheckReport) {
 #[tokio::test]
 async fn all_good_over_starttls() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { cert: Some(Arc::new(certs.good())), accounts: account(), ..Behaviour::default() }).await;
-    let report = check(&smarthost(server.port, Encryption::Starttls, Some("user")), &options(&certs)).await;
+    let server = Server::start(Behaviour {
+        cert: Some(Arc::new(certs.good())),
+        accounts: account(),
+        ..Behaviour::default()
+    })
+    .await;
+    let report = check(
+        &smarthost(server.port, Encryption::Starttls, Some("user")),
+        &options(&certs),
+    )
+    .await;
     assert!(report.ok, "{report:#?}");
     let names: Vec<StepName> = report.steps.iter().map(|s| s.name).collect();
     use StepName::*;
     assert_eq!(names, [Resolve, Connect, Banner, Ehlo, Starttls, EhloTls, Auth, Quit]);
     let tls = report.tls.as_ref().unwrap();
-    assert!(tls.version.contains("TLS") && tls.names == ["localhost"] && tls.days_left > 300, "{tls:?}");
+    assert!(
+        tls.version.contains("TLS") && tls.names == ["localhost"] && tls.days_left > 300,
+        "{tls:?}"
+    );
     assert_eq!(report.auth_mechanisms, ["PLAIN", "LOGIN"]);
     assert!(report.steps[6].detail.contains("accepted: AUTH PLAIN as user"));
     assert_no_secret(&report);
@@ -64,9 +86,18 @@ async fn all_good_over_starttls() {
 #[tokio::test]
 async fn all_good_over_implicit_tls() {
     let certs = Certs::new();
-    let b = Behaviour { implicit_tls: true, cert: Some(Arc::new(certs.good())), accounts: account(), ..Behaviour::default() };
+    let b = Behaviour {
+        implicit_tls: true,
+        cert: Some(Arc::new(certs.good())),
+        accounts: account(),
+        ..Behaviour::default()
+    };
     let server = Server::start(b).await;
-    let report = check(&smarthost(server.port, Encryption::ImplicitTls, Some("user")), &options(&certs)).await;
+    let report = check(
+        &smarthost(server.port, Encryption::ImplicitTls, Some("user")),
+        &options(&certs),
+    )
+    .await;
     assert!(report.ok, "{report:#?}");
     assert_eq!(report.steps[2].name, StepName::Tls);
     assert_no_secret(&report);
@@ -75,8 +106,13 @@ async fn all_good_over_implicit_tls() {
 #[tokio::test]
 async fn starttls_not_offered() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { starttls: false, ..Behaviour::default() }).await;
-    let (step, failure, advice) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    let server = Server::start(Behaviour {
+        starttls: false,
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, advice) =
+        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Starttls, Failure::NoStarttls));
     assert!(advice.contains("server does not offer STARTTLS"), "{advice}");
 }
@@ -85,16 +121,26 @@ async fn starttls_not_offered() {
 async fn implicit_tls_chosen_but_the_server_speaks_plain_smtp() {
     let certs = Certs::new();
     let server = Server::start(Behaviour::default()).await;
-    let (step, failure, advice) = failed(&check(&smarthost(server.port, Encryption::ImplicitTls, None), &options(&certs)).await);
+    let (step, failure, advice) =
+        failed(&check(&smarthost(server.port, Encryption::ImplicitTls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Tls, Failure::PlainOnTlsPort));
-    assert!(advice.contains("speaks plain SMTP, not TLS: choose STARTTLS"), "{advice}");
+    assert!(
+        advice.contains("speaks plain SMTP, not TLS: choose STARTTLS"),
+        "{advice}"
+    );
 }
 
 #[tokio::test]
 async fn starttls_chosen_on_an_implicit_tls_port() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { implicit_tls: true, cert: Some(Arc::new(certs.good())), ..Behaviour::default() }).await;
-    let (step, failure, advice) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    let server = Server::start(Behaviour {
+        implicit_tls: true,
+        cert: Some(Arc::new(certs.good())),
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, advice) =
+        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Banner, Failure::NoBanner));
     assert!(advice.contains("expect TLS immediately (implicit TLS"), "{advice}");
 }
@@ -102,8 +148,13 @@ async fn starttls_chosen_on_an_implicit_tls_port() {
 #[tokio::test]
 async fn an_expired_certificate() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { cert: Some(Arc::new(certs.expired())), ..Behaviour::default() }).await;
-    let (step, failure, advice) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    let server = Server::start(Behaviour {
+        cert: Some(Arc::new(certs.expired())),
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, advice) =
+        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!(step, StepName::Starttls);
     assert_eq!(failure, Failure::CertificateExpired("2021-01-01 00:00:00 UTC".into()));
     assert!(advice.starts_with("certificate expired on 2021-01-01"), "{advice}");
@@ -112,33 +163,66 @@ async fn an_expired_certificate() {
 #[tokio::test]
 async fn a_self_signed_certificate_fails_unless_the_check_is_off() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { cert: Some(Arc::new(Certs::self_signed())), ..Behaviour::default() }).await;
+    let server = Server::start(Behaviour {
+        cert: Some(Arc::new(Certs::self_signed())),
+        ..Behaviour::default()
+    })
+    .await;
     let relay = smarthost(server.port, Encryption::Starttls, None);
     let (step, failure, advice) = failed(&check(&relay, &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Starttls, Failure::CertificateUntrusted));
     assert!(advice.contains("not signed by a trusted authority"), "{advice}");
 
-    let unchecked = CheckOptions { check_certificate: false, ..options(&certs) };
+    let unchecked = CheckOptions {
+        check_certificate: false,
+        ..options(&certs)
+    };
     let report = check(&relay, &unchecked).await;
     assert!(report.ok, "{report:#?}");
-    assert!(report.steps.iter().any(|s| s.detail.contains("certificate NOT checked")));
+    assert!(report
+        .steps
+        .iter()
+        .any(|s| s.detail.contains("certificate NOT checked")));
 }
 
 #[tokio::test]
 async fn a_certificate_for_another_host() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { cert: Some(Arc::new(certs.wrong_name())), ..Behaviour::default() }).await;
-    let (step, failure, advice) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
-    assert_eq!((step, failure), (StepName::Starttls, Failure::CertificateWrongName(vec!["mx.wrong.test".into()])));
-    assert!(advice.starts_with("certificate is for mx.wrong.test, not localhost"), "{advice}");
+    let server = Server::start(Behaviour {
+        cert: Some(Arc::new(certs.wrong_name())),
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, advice) =
+        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    assert_eq!(
+        (step, failure),
+        (
+            StepName::Starttls,
+            Failure::CertificateWrongName(vec!["mx.wrong.test".into()])
+        )
+    );
+    assert!(
+        advice.starts_with("certificate is for mx.wrong.test, not localhost"),
+        "{advice}"
+    );
 }
 
 #[tokio::test]
 async fn authentication_rejected() {
     let certs = Certs::new();
     let accounts = vec![("user".to_owned(), "another-password".to_owned())];
-    let server = Server::start(Behaviour { cert: Some(Arc::new(certs.good())), accounts, ..Behaviour::default() }).await;
-    let report = check(&smarthost(server.port, Encryption::Starttls, Some("user")), &options(&certs)).await;
+    let server = Server::start(Behaviour {
+        cert: Some(Arc::new(certs.good())),
+        accounts,
+        ..Behaviour::default()
+    })
+    .await;
+    let report = check(
+        &smarthost(server.port, Encryption::Starttls, Some("user")),
+        &options(&certs),
+    )
+    .await;
     let (step, failure, advice) = failed(&report);
     assert_eq!(step, StepName::Auth);
     assert!(matches!(failure, Failure::AuthRejected(535, _)), "{failure:?}");
@@ -149,17 +233,32 @@ async fn authentication_rejected() {
 #[tokio::test]
 async fn authentication_not_offered() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { cert: Some(Arc::new(certs.good())), ..Behaviour::default() }).await;
-    let (step, failure, _) = failed(&check(&smarthost(server.port, Encryption::Starttls, Some("user")), &options(&certs)).await);
+    let server = Server::start(Behaviour {
+        cert: Some(Arc::new(certs.good())),
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, _) = failed(
+        &check(
+            &smarthost(server.port, Encryption::Starttls, Some("user")),
+            &options(&certs),
+        )
+        .await,
+    );
     assert_eq!((step, failure), (StepName::Auth, Failure::AuthNotOffered));
 }
 
 #[tokio::test]
 async fn no_banner_times_out() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { banner: Banner::Silent, ..Behaviour::default() }).await;
+    let server = Server::start(Behaviour {
+        banner: Banner::Silent,
+        ..Behaviour::default()
+    })
+    .await;
     let start = std::time::Instant::now();
-    let (step, failure, _) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    let (step, failure, _) =
+        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Banner, Failure::NoBanner));
     assert!(start.elapsed() < Duration::from_secs(4), "bounded by the step timeout");
 }
@@ -167,25 +266,54 @@ async fn no_banner_times_out() {
 #[tokio::test]
 async fn an_oversized_line_an_endless_banner_and_tls_garbage() {
     let certs = Certs::new();
-    for (banner, expected) in [(Banner::Huge, Failure::LineTooLong), (Banner::Endless, Failure::ReplyTooLong)] {
-        let server = Server::start(Behaviour { banner, ..Behaviour::default() }).await;
-        let (step, failure, _) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    for (banner, expected) in [
+        (Banner::Huge, Failure::LineTooLong),
+        (Banner::Endless, Failure::ReplyTooLong),
+    ] {
+        let server = Server::start(Behaviour {
+            banner,
+            ..Behaviour::default()
+        })
+        .await;
+        let (step, failure, _) =
+            failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
         assert_eq!((step, failure), (StepName::Banner, expected));
     }
-    let server = Server::start(Behaviour { banner: Banner::TlsGarbage, ..Behaviour::default() }).await;
-    let (step, failure, _) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
-    assert!(step == StepName::Banner && matches!(failure, Failure::NotSmtp(_)), "{step:?} {failure:?}");
+    let server = Server::start(Behaviour {
+        banner: Banner::TlsGarbage,
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, _) =
+        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    assert!(
+        step == StepName::Banner && matches!(failure, Failure::NotSmtp(_)),
+        "{step:?} {failure:?}"
+    );
     // TLS garbage where TLS is expected: a handshake error, not a hang.
-    let server = Server::start(Behaviour { banner: Banner::TlsGarbage, ..Behaviour::default() }).await;
-    let (step, failure, _) = failed(&check(&smarthost(server.port, Encryption::ImplicitTls, None), &options(&certs)).await);
-    assert!(step == StepName::Tls && matches!(failure, Failure::Handshake(_)), "{step:?} {failure:?}");
+    let server = Server::start(Behaviour {
+        banner: Banner::TlsGarbage,
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, _) =
+        failed(&check(&smarthost(server.port, Encryption::ImplicitTls, None), &options(&certs)).await);
+    assert!(
+        step == StepName::Tls && matches!(failure, Failure::Handshake(_)),
+        "{step:?} {failure:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_stall_in_the_middle_of_a_reply() {
     let certs = Certs::new();
-    let server = Server::start(Behaviour { stall_in_ehlo: true, ..Behaviour::default() }).await;
-    let (step, failure, advice) = failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+    let server = Server::start(Behaviour {
+        stall_in_ehlo: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let (step, failure, advice) =
+        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Ehlo, Failure::Timeout));
     assert!(advice.contains("stopped answering during ehlo"), "{advice}");
 }

@@ -8,6 +8,7 @@
 //! host name unless the level's `check_certificate` is off, and PLAIN or
 //! LOGIN as mechanisms.
 
+mod many;
 mod probe;
 mod smtp;
 mod tls;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use crate::encryption::Encryption;
 use crate::smarthost::Smarthost;
 
+pub use many::{check_many, Checked};
 pub use probe::check;
 pub use tls::TlsInfo;
 
@@ -223,4 +225,28 @@ impl CheckReport {
     pub fn failed_step(&self) -> Option<&Step> {
         self.steps.iter().find(|s| s.status == StepStatus::Failed)
     }
+}
+
+/// Reads trust anchors from a PEM file (one or more certificates), for a
+/// relay signed by a private CA; the same file Postfix's `smtp_tls_CAfile`
+/// would name.
+pub fn load_roots(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, crate::Error> {
+    use rustls::pki_types::pem::PemObject;
+    let read = |e: rustls::pki_types::pem::Error| crate::Error::Read {
+        field: "ca_file".into(),
+        path: path.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(read)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read)?;
+    if certs.is_empty() {
+        return Err(crate::Error::invalid(
+            "ca_file",
+            path.display().to_string(),
+            "holds no PEM certificate",
+        ));
+    }
+    Ok(certs)
 }

@@ -61,7 +61,12 @@ type Tls = BufReader<tokio_rustls::client::TlsStream<Recorder<TcpStream>>>;
 /// Runs every step; the report ends at the first failure.
 pub async fn check(smarthost: &Smarthost, options: &CheckOptions) -> super::CheckReport {
     let mut report = CheckReport::new(smarthost);
-    let mut run = Run { smarthost, options, report: &mut report, first: Arc::new(Mutex::new(Vec::new())) };
+    let mut run = Run {
+        smarthost,
+        options,
+        report: &mut report,
+        first: Arc::new(Mutex::new(Vec::new())),
+    };
     let done = run.all().await.is_ok();
     report.ok = done && report.steps.iter().all(|s| s.status == StepStatus::Ok);
     report
@@ -80,7 +85,11 @@ struct Stop;
 impl<'a> Run<'a> {
     /// The TLS steps' context, borrowing what the run borrows, not the run.
     fn ctx_owned(&self) -> Ctx<'a> {
-        Ctx { smarthost: self.smarthost, options: self.options, first: self.first.clone() }
+        Ctx {
+            smarthost: self.smarthost,
+            options: self.options,
+            first: self.first.clone(),
+        }
     }
 
     async fn step<T>(
@@ -98,7 +107,14 @@ impl<'a> Run<'a> {
         match outcome {
             Ok((value, detail)) => {
                 let status = StepStatus::Ok;
-                self.report.steps.push(Step { name, status, duration_ms, detail, failure: None, advice: None });
+                self.report.steps.push(Step {
+                    name,
+                    status,
+                    duration_ms,
+                    detail,
+                    failure: None,
+                    advice: None,
+                });
                 Ok(value)
             }
             Err(failure) => {
@@ -106,16 +122,28 @@ impl<'a> Run<'a> {
                 let detail = format!("failed after {duration_ms} ms");
                 let status = StepStatus::Failed;
                 let failure = Some(failure);
-                self.report.steps.push(Step { name, status, duration_ms, detail, failure, advice: Some(advice) });
+                self.report.steps.push(Step {
+                    name,
+                    status,
+                    duration_ms,
+                    detail,
+                    failure,
+                    advice: Some(advice),
+                });
                 Err(Stop)
             }
         }
     }
 
     async fn all(&mut self) -> Result<(), Stop> {
-        let addrs = self.step(StepName::Resolve, resolve(self.smarthost, self.options)).await?;
+        let addrs = self
+            .step(StepName::Resolve, resolve(self.smarthost, self.options))
+            .await?;
         let stream = self.step(StepName::Connect, connect(addrs)).await?;
-        let plain = Recorder { inner: stream, first: self.first.clone() };
+        let plain = Recorder {
+            inner: stream,
+            first: self.first.clone(),
+        };
         match self.smarthost.encryption {
             Encryption::ImplicitTls => {
                 let ctx = self.ctx_owned();
@@ -158,7 +186,11 @@ impl<'a> Run<'a> {
         .await
     }
 
-    async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(&mut self, s: &mut BufReader<S>, name: StepName) -> Result<(), Stop> {
+    async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        s: &mut BufReader<S>,
+        name: StepName,
+    ) -> Result<(), Stop> {
         let ehlo = format!("EHLO {}", self.options.ehlo_name);
         let extensions = self
             .step(name, async {
@@ -172,13 +204,16 @@ impl<'a> Run<'a> {
             .await?;
         self.report.auth_mechanisms = extensions
             .iter()
-            .find_map(|e| e.get(..5).filter(|p| p.eq_ignore_ascii_case("AUTH ") || p.eq_ignore_ascii_case("AUTH=")).map(|_| &e[5..]))
+            .find_map(|e| {
+                e.get(..5)
+                    .filter(|p| p.eq_ignore_ascii_case("AUTH ") || p.eq_ignore_ascii_case("AUTH="))
+                    .map(|_| &e[5..])
+            })
             .map(|m| m.split_whitespace().map(|x| x.to_ascii_uppercase()).collect())
             .unwrap_or_default();
         self.report.extensions = extensions;
         Ok(())
     }
-
 }
 
 /// What the TLS steps need, without borrowing the run.
@@ -209,8 +244,15 @@ impl Ctx<'_> {
             Ok(tls) => {
                 let (_, conn) = tls.get_ref();
                 info.version = conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
-                info.cipher = conn.negotiated_cipher_suite().map(|c| format!("{:?}", c.suite())).unwrap_or_default();
-                let unchecked = if self.options.check_certificate { "" } else { "; certificate NOT checked" };
+                info.cipher = conn
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_default();
+                let unchecked = if self.options.check_certificate {
+                    ""
+                } else {
+                    "; certificate NOT checked"
+                };
                 let detail = format!(
                     "{} {}; certificate {} issued by {}, expires {} ({} days left){unchecked}",
                     info.version, info.cipher, info.subject, info.issuer, info.not_after, info.days_left
@@ -235,22 +277,28 @@ impl Ctx<'_> {
         expect(&reply, 220)?;
         if !plain.buffer().is_empty() {
             // Bytes sent before the handshake could be injected commands.
-            return Err(Failure::Handshake("the server sent data right after its STARTTLS reply".into()));
+            return Err(Failure::Handshake(
+                "the server sent data right after its STARTTLS reply".into(),
+            ));
         }
         self.handshake(plain.into_inner()).await
     }
-
 }
 
 impl Run<'_> {
-
     fn offers(&self, extension: &str) -> bool {
-        let word = |e: &String| e.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case(extension));
+        let word = |e: &String| {
+            e.split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case(extension))
+        };
         self.report.extensions.iter().any(word)
     }
 
     async fn auth<S: AsyncRead + AsyncWrite + Unpin>(&mut self, s: &mut BufReader<S>) -> Result<(), Stop> {
-        let Some(credentials) = self.smarthost.credentials.clone() else { return Ok(()) };
+        let Some(credentials) = self.smarthost.credentials.clone() else {
+            return Ok(());
+        };
         let offered = self.report.auth_mechanisms.clone();
         let tls = self.smarthost.encryption != Encryption::None;
         self.step(StepName::Auth, async move {
@@ -275,7 +323,13 @@ impl Run<'_> {
             };
             let reply = read_reply(s).await?;
             match reply.code {
-                235 => Ok(((), format!("accepted: AUTH {mechanism} as {user}{}", if tls { "" } else { " WITHOUT encryption" }))),
+                235 => Ok((
+                    (),
+                    format!(
+                        "accepted: AUTH {mechanism} as {user}{}",
+                        if tls { "" } else { " WITHOUT encryption" }
+                    ),
+                )),
                 code if code >= 500 || code == 454 || code == 435 => Err(Failure::AuthRejected(code, reply.text())),
                 code => Err(Failure::Unexpected(code, reply.text())),
             }
@@ -379,11 +433,24 @@ async fn resolve(smarthost: &Smarthost, options: &CheckOptions) -> Result<(Vec<S
     let relay = &smarthost.relay;
     let port = relay.port();
     let (host, mx_note) = match relay.host() {
-        Host::Ipv4(a) => return Ok((vec![SocketAddr::new(IpAddr::V4(*a), port)], format!("{a} (address given)"))),
-        Host::Ipv6(a) => return Ok((vec![SocketAddr::new(IpAddr::V6(*a), port)], format!("{a} (address given)"))),
+        Host::Ipv4(a) => {
+            return Ok((
+                vec![SocketAddr::new(IpAddr::V4(*a), port)],
+                format!("{a} (address given)"),
+            ))
+        }
+        Host::Ipv6(a) => {
+            return Ok((
+                vec![SocketAddr::new(IpAddr::V6(*a), port)],
+                format!("{a} (address given)"),
+            ))
+        }
         Host::Name(name) if relay.mx_lookup() => {
             let mx = mx_hosts(name.as_str(), options).await?;
-            let first = mx.first().cloned().ok_or_else(|| Failure::Resolve(format!("{name} has no MX record")))?;
+            let first = mx
+                .first()
+                .cloned()
+                .ok_or_else(|| Failure::Resolve(format!("{name} has no MX record")))?;
             let note = format!(
                 "MX of {name}: {} (Postfix also looks up SRV only for services in use_srv_lookup, which smarthost does not set); ",
                 mx.join(", ")
@@ -430,7 +497,9 @@ fn connector(options: &CheckOptions) -> Result<(TlsConnector, Arc<Recording>), F
     match &options.roots {
         Some(certs) => {
             for c in certs {
-                roots.add(c.clone()).map_err(|e| Failure::Handshake(format!("bad trust root: {e}")))?;
+                roots
+                    .add(c.clone())
+                    .map_err(|e| Failure::Handshake(format!("bad trust root: {e}")))?;
             }
         }
         None => {
@@ -465,7 +534,9 @@ fn classify(error: Option<rustls::Error>, io: &std::io::Error, info: &super::Tls
             CertificateError::UnknownIssuer => Failure::CertificateUntrusted,
             other => Failure::Certificate(format!("{other:?}")),
         },
-        _ if first.starts_with(b"220") || first.starts_with(b"554") || first.starts_with(b"421") => Failure::PlainOnTlsPort,
+        _ if first.starts_with(b"220") || first.starts_with(b"554") || first.starts_with(b"421") => {
+            Failure::PlainOnTlsPort
+        }
         Some(e) => Failure::Handshake(e.to_string()),
         None if io.kind() == std::io::ErrorKind::UnexpectedEof => Failure::Closed,
         None => Failure::Handshake(io.to_string()),

@@ -57,7 +57,10 @@ pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(reader: &mut R) -> Resul
     loop {
         let line = read_line(reader).await?;
         let bytes = line.as_bytes();
-        let code = line.get(..3).and_then(|c| c.parse::<u16>().ok()).filter(|c| (200..600).contains(c));
+        let code = line
+            .get(..3)
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (200..600).contains(c));
         let Some(code) = code else {
             return Err(Failure::NotSmtp(line.chars().take(80).collect()));
         };
@@ -75,8 +78,14 @@ pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(reader: &mut R) -> Resul
 /// Sends one command line. `line` never holds a secret in clear in any
 /// message this module produces: errors only carry I/O reasons.
 pub(crate) async fn send<W: AsyncWrite + Unpin>(writer: &mut W, line: &str) -> Result<(), Failure> {
-    writer.write_all(line.as_bytes()).await.map_err(|e| Failure::Io(e.to_string()))?;
-    writer.write_all(b"\r\n").await.map_err(|e| Failure::Io(e.to_string()))?;
+    writer
+        .write_all(line.as_bytes())
+        .await
+        .map_err(|e| Failure::Io(e.to_string()))?;
+    writer
+        .write_all(b"\r\n")
+        .await
+        .map_err(|e| Failure::Io(e.to_string()))?;
     writer.flush().await.map_err(|e| Failure::Io(e.to_string()))
 }
 
@@ -95,7 +104,10 @@ mod tests {
         assert_eq!(read_reply(&mut &long[..]).await, Err(Failure::LineTooLong));
         let endless = "220-hello\r\n".repeat(MAX_REPLY_LINES + 5);
         assert_eq!(read_reply(&mut endless.as_bytes()).await, Err(Failure::ReplyTooLong));
-        assert!(matches!(read_reply(&mut &b"\x16\x03\x01garbage\n"[..]).await, Err(Failure::NotSmtp(_))));
+        assert!(matches!(
+            read_reply(&mut &b"\x16\x03\x01garbage\n"[..]).await,
+            Err(Failure::NotSmtp(_))
+        ));
         assert_eq!(read_reply(&mut &b""[..]).await, Err(Failure::Closed));
     }
 }

@@ -51,7 +51,11 @@ impl Recording {
         } else {
             None
         };
-        Ok(Arc::new(Recording { inner, provider, seen: Mutex::new(None) }))
+        Ok(Arc::new(Recording {
+            inner,
+            provider,
+            seen: Mutex::new(None),
+        }))
     }
 }
 
@@ -98,7 +102,10 @@ impl ServerCertVerifier for Recording {
 pub(crate) fn describe(der: &[u8]) -> TlsInfo {
     use x509_parser::prelude::*;
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
-        return TlsInfo { subject: "(unreadable certificate)".into(), ..TlsInfo::default() };
+        return TlsInfo {
+            subject: "(unreadable certificate)".into(),
+            ..TlsInfo::default()
+        };
     };
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -119,7 +126,10 @@ pub(crate) fn describe(der: &[u8]) -> TlsInfo {
         }
     }
     let not_after = cert.validity().not_after.timestamp();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     TlsInfo {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
@@ -144,7 +154,12 @@ pub(crate) fn format_utc(secs: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 /// A test CA and the certificates the cases need.
 pub(crate) struct Certs {
     pub(crate) ca: CertificateDer<'static>,
+    pub(crate) ca_pem: String,
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
@@ -22,21 +23,31 @@ impl Certs {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "check test CA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "check test CA");
         let cert = params.self_signed(&key).unwrap();
-        Certs { ca: cert.der().clone(), issuer: rcgen::Issuer::new(params, key) }
+        Certs {
+            ca: cert.der().clone(),
+            ca_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
     }
 
     fn issue(&self, names: &[&str], expired: bool) -> Cert {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
         if expired {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         }
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (vec![cert.der().clone()], PrivateKeyDer::try_from(key.serialize_der()).unwrap())
+        (
+            vec![cert.der().clone()],
+            PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
     }
 
     /// Valid for `localhost`.
@@ -57,8 +68,14 @@ impl Certs {
     /// Self-signed, not from the CA.
     pub(crate) fn self_signed() -> Cert {
         let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap();
-        (vec![cert.der().clone()], PrivateKeyDer::try_from(key.serialize_der()).unwrap())
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (
+            vec![cert.der().clone()],
+            PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
     }
 }
 
@@ -129,7 +146,9 @@ impl Server {
         });
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (b, acceptor) = (b.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     if b.implicit_tls {
@@ -155,7 +174,11 @@ async fn say<S: AsyncWrite + Unpin>(s: &mut S, delay: Duration, text: &str) -> s
 }
 
 /// Serves one session; returns the stream when the client asked for STARTTLS.
-async fn session<S: AsyncRead + AsyncWrite + Unpin>(mut s: BufReader<S>, b: &Behaviour, tls: bool) -> std::io::Result<Option<S>> {
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: BufReader<S>,
+    b: &Behaviour,
+    tls: bool,
+) -> std::io::Result<Option<S>> {
     let d = b.delay;
     if !tls || b.implicit_tls {
         match b.banner {
@@ -200,11 +223,25 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(mut s: BufReader<S>, b: &Beh
             return Ok(Some(s.into_inner()));
         } else if let Some(arg) = line.trim().strip_prefix("AUTH PLAIN ") {
             use base64::Engine as _;
-            let decoded = base64::engine::general_purpose::STANDARD.decode(arg).unwrap_or_default();
-            let parts: Vec<String> = String::from_utf8_lossy(&decoded).split('\0').map(str::to_owned).collect();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(arg)
+                .unwrap_or_default();
+            let parts: Vec<String> = String::from_utf8_lossy(&decoded)
+                .split('\0')
+                .map(str::to_owned)
+                .collect();
             let ok = parts.len() == 3 && b.accounts.iter().any(|(u, p)| *u == parts[1] && *p == parts[2]);
             authed |= ok;
-            say(&mut s, d, if ok { "235 2.7.0 ok\r\n" } else { "535 5.7.8 Authentication credentials invalid\r\n" }).await?;
+            say(
+                &mut s,
+                d,
+                if ok {
+                    "235 2.7.0 ok\r\n"
+                } else {
+                    "535 5.7.8 Authentication credentials invalid\r\n"
+                },
+            )
+            .await?;
         } else if upper == "QUIT" {
             say(&mut s, d, "221 2.0.0 bye\r\n").await?;
             return Ok(None);
