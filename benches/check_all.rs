@@ -21,7 +21,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run());
 }
 
@@ -45,7 +49,10 @@ async fn run() {
         };
         servers.push(Server::start(b).await);
     }
-    let options = CheckOptions { roots: Some(vec![certs.ca.clone()]), ..CheckOptions::default() };
+    let options = CheckOptions {
+        roots: Some(vec![certs.ca.clone()]),
+        ..CheckOptions::default()
+    };
 
     let mut slowest = Duration::ZERO;
     for (i, server) in servers.iter().enumerate().take(5) {
@@ -56,23 +63,38 @@ async fn run() {
     }
 
     let targets: Vec<_> = (0..DOMAINS)
-        .map(|d| (format!("domain customer{d}.example"), smarthost(servers[d % RELAYS].port, d % RELAYS), true))
+        .map(|d| {
+            (
+                format!("domain customer{d}.example"),
+                smarthost(servers[d % RELAYS].port, d % RELAYS),
+                true,
+            )
+        })
         .collect();
     let start = Instant::now();
     let checked = check_many(targets, &options, 64, || {}).await;
     let all = start.elapsed();
     assert_eq!(checked.len(), RELAYS);
-    assert!(checked.iter().all(|c| c.report.ok && c.used_by.len() == DOMAINS / RELAYS));
+    assert!(checked
+        .iter()
+        .all(|c| c.report.ok && c.used_by.len() == DOMAINS / RELAYS));
 
     let start = Instant::now();
     for d in 0..SEQUENTIAL_SAMPLE {
-        assert!(check(&smarthost(servers[d % RELAYS].port, d % RELAYS), &options).await.ok);
+        assert!(
+            check(&smarthost(servers[d % RELAYS].port, d % RELAYS), &options)
+                .await
+                .ok
+        );
     }
     let per_check = start.elapsed() / SEQUENTIAL_SAMPLE as u32;
     let sequential = per_check * DOMAINS as u32;
 
     println!("slowest single check (of 5): {slowest:.2?}");
-    println!("check --all, {DOMAINS} domains over {RELAYS} relays: {all:.2?} = {:.2}x the slowest single check", all.as_secs_f64() / slowest.as_secs_f64());
+    println!(
+        "check --all, {DOMAINS} domains over {RELAYS} relays: {all:.2?} = {:.2}x the slowest single check",
+        all.as_secs_f64() / slowest.as_secs_f64()
+    );
     println!(
         "one after another: {per_check:.2?} per domain, {sequential:.2?} for {DOMAINS} domains (from {SEQUENTIAL_SAMPLE} measured) = {:.0}x slower than --all",
         sequential.as_secs_f64() / all.as_secs_f64()
