@@ -96,6 +96,12 @@ pub(crate) enum Command {
     },
     /// List the provider presets: relay, encryption, user name, SPF.
     Providers,
+    /// Write the man page and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    Assets {
+        /// Where to write smarthost.1, smarthost.bash, _smarthost and smarthost.fish.
+        dir: PathBuf,
+    },
     /// Check the connection to smarthosts (TCP, banner, EHLO, TLS,
     /// certificate, AUTH) without sending mail. Exits 4 when a check fails.
     Check(CheckArgs),

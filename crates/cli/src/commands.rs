@@ -36,6 +36,11 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
         }
         Command::Dns(args) => dns::run(cli, args),
         Command::Check(args) => check::run(cli, args),
+        Command::Assets { dir } => {
+            crate::assets::write(dir)
+                .map_err(|e| CliError::Usage(format!("writing assets into {}: {e}", dir.display())))?;
+            Ok(0)
+        }
         Command::Providers => {
             output::providers(cli.json);
             Ok(0)

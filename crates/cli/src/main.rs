@@ -2,6 +2,7 @@
 //! the smarthost crates: parse the command line, call them, print.
 
 mod args;
+mod assets;
 mod backend;
 mod check;
 mod commands;

@@ -40,6 +40,7 @@ struct ApplyReport<'a> {
     changed: bool,
     changes: &'a [smarthost_core::Change],
     warnings: &'a [String],
+    notes: &'a [String],
     backups: &'a [std::path::PathBuf],
     ran: &'a [String],
 }
@@ -52,6 +53,7 @@ pub(crate) fn applied(plan: &Plan, applied: &Applied, as_json: bool) {
             changed: applied.changed,
             changes: &plan.changes,
             warnings: &plan.warnings,
+            notes: &plan.notes,
             backups: &applied.backups,
             ran: &applied.ran,
         });

@@ -1,4 +1,4 @@
 #![allow(dead_code)] // each test binary uses a different part of the support code
 //! Shared helpers for the postfix-backend integration tests.
 
-pub mod relay;
+pub(crate) mod relay;
