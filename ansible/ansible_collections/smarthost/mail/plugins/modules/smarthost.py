@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# The logic is in the smarthost binary; this module only translates task
+# arguments into a policy file and the binary's JSON into Ansible's result.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: smarthost
+short_description: Configure a smarthost (relay host) for a mail server
+description:
+  - Writes the server-wide and per-domain smarthosts with the C(smarthost) binary, which must be installed on the target.
+  - Check mode plans and writes nothing. Diff mode shows the redacted diff. Passwords never appear in the result.
+options:
+  binary:
+    description: Path of the smarthost binary.
+    type: path
+    default: smarthost
+  backend:
+    description: The mail server.
+    type: str
+    default: postfix
+    choices: [postfix, mailenable, smartermail]
+  root:
+    description: Render into this folder instead of the live system (no postmap, no reload).
+    type: path
+  config_dir:
+    description: Postfix configuration folder (a second instance).
+    type: path
+  map_dir:
+    description: Folder of the lookup tables, as Postfix sees it.
+    type: path
+  map_type:
+    description: Lookup table type (default from postconf -m).
+    type: str
+    choices: [hash, lmdb, texthash]
+  reload:
+    description: Reload the mail server after a change.
+    type: bool
+    default: true
+  server:
+    description: The server-wide smarthost; omit for none.
+    type: dict
+    suboptions: &smarthost
+      relay:
+        description: "Relay: host, host:port, [host]:port or an IP address. Required unless provider is given."
+        type: str
+      provider:
+        description: A provider preset (sendgrid, mailgun-eu, amazon-ses:eu-west-1, ...).
+        type: str
+      encryption:
+        description: none, starttls or implicit-tls.
+        type: str
+        choices: [none, starttls, implicit-tls]
+      username:
+        description: SMTP AUTH user name.
+        type: str
+      password:
+        description: SMTP AUTH password or API key. Use a no_log variable or a vault.
+        type: str
+  domains:
+    description: Smarthosts of hosted domains; domains not listed have none.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      domain:
+        description: The hosted domain.
+        type: str
+        required: true
+      relay:
+        description: As for server.
+        type: str
+      provider:
+        description: As for server.
+        type: str
+      encryption:
+        description: As for server.
+        type: str
+        choices: [none, starttls, implicit-tls]
+      username:
+        description: As for server.
+        type: str
+      password:
+        description: As for server.
+        type: str
+  features:
+    description: "Feature settings: {server: {enabled, check_certificate}, domain: {...}}."
+    type: dict
+author:
+  - smarthost developers
+"""
+
+EXAMPLES = r"""
+- name: Relay through SendGrid, and one domain through Mailgun EU
+  smarthost.mail.smarthost:
+    server:
+      provider: sendgrid
+      password: "{{ sendgrid_api_key }}"
+    domains:
+      - domain: shop.example.com
+        provider: mailgun-eu
+        username: postmaster@mg.shop.example.com
+        password: "{{ mailgun_password }}"
+"""
+
+RETURN = r"""
+plan:
+  description: The plan (changes with redacted diffs, warnings, notes), as the binary's JSON schema 1.
+  returned: always
+  type: dict
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+SMARTHOST_OPTIONS = dict(
+    relay=dict(type="str"),
+    provider=dict(type="str"),
+    encryption=dict(type="str", choices=["none", "starttls", "implicit-tls"]),
+    username=dict(type="str"),
+    password=dict(type="str", no_log=True),
+)
+
+
+def toml_string(value):
+    # A JSON string without ASCII escaping is a valid TOML basic string.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write_secret(folder, name, secret):
+    path = os.path.join(folder, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    return path
+
+
+def smarthost_table(header, spec, folder, secret_name):
+    lines = [header]
+    for key in ("relay", "provider", "encryption", "username"):
+        if spec.get(key) is not None:
+            lines.append("%s = %s" % (key, toml_string(spec[key])))
+    if spec.get("password") is not None:
+        path = write_secret(folder, secret_name, spec["password"])
+        lines.append("password_file = %s" % toml_string(path))
+    return "\n".join(lines) + "\n"
+
+
+def policy_text(params, folder):
+    parts = []
+    if params.get("server"):
+        parts.append(smarthost_table("[server]", params["server"], folder, "server.secret"))
+    for index, entry in enumerate(params.get("domains") or []):
+        header = "[domains.%s]" % toml_string(entry["domain"])
+        parts.append(smarthost_table(header, entry, folder, "domain%d.secret" % index))
+    features = params.get("features") or {}
+    for level in ("server", "domain"):
+        for key, value in (features.get(level) or {}).items():
+            parts.append("[features.%s]\n%s = %s\n" % (level, key, "true" if value else "false"))
+    return "\n".join(parts)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            binary=dict(type="path", default="smarthost"),
+            backend=dict(type="str", default="postfix", choices=["postfix", "mailenable", "smartermail"]),
+            root=dict(type="path"),
+            config_dir=dict(type="path"),
+            map_dir=dict(type="path"),
+            map_type=dict(type="str", choices=["hash", "lmdb", "texthash"]),
+            reload=dict(type="bool", default=True),
+            server=dict(type="dict", options=SMARTHOST_OPTIONS),
+            domains=dict(
+                type="list", elements="dict", default=[], options=dict(domain=dict(type="str", required=True), **SMARTHOST_OPTIONS)
+            ),
+            features=dict(type="dict"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    folder = tempfile.mkdtemp(prefix="smarthost-ansible-")
+    try:
+        os.chmod(folder, 0o700)
+        policy = os.path.join(folder, "policy.toml")
+        with open(policy, "w") as f:
+            f.write(policy_text(params, folder))
+        cmd = [params["binary"], "--backend", params["backend"], "--policy", policy, "--json"]
+        for option in ("root", "config_dir", "map_dir", "map_type"):
+            if params.get(option):
+                cmd += ["--" + option.replace("_", "-"), params[option]]
+        if not params["reload"]:
+            cmd.append("--no-reload")
+        cmd.append("plan" if module.check_mode else "apply")
+        rc, out, err = module.run_command(cmd)
+        if rc != 0:
+            module.fail_json(msg=err.strip() or out.strip(), rc=rc)
+        result = json.loads(out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    file_changes = [c for c in result.get("changes", []) if c.get("kind") != "command"]
+    changed = result["changed"] if "changed" in result else bool(file_changes)
+    for warning in result.get("warnings", []):
+        module.warn(warning)
+    response = dict(changed=changed, plan=dict(changes=result.get("changes", []), notes=result.get("notes", [])))
+    if module._diff and file_changes:
+        response["diff"] = dict(prepared="".join(c.get("diff", "") for c in file_changes))
+    module.exit_json(**response)
+
+
+if __name__ == "__main__":
+    main()

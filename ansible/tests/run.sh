@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs the Ansible module end to end: first run changes, second run changes
+# nothing, check mode after a policy change reports a change and writes
+# nothing, a bad relay fails with the tool's message, and no secret appears
+# in any output (-vvv included). Needs ansible (with ansible.posix) on PATH
+# and the smarthost binary given as $1.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+binary="$(realpath "$1")"
+export ANSIBLE_COLLECTIONS_PATH="$here/.."
+export ANSIBLE_STDOUT_CALLBACK=ansible.posix.json
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_NOCOLOR=1
+root="$(mktemp -d)"
+out="$(mktemp -d)"
+trap 'rm -rf "$root" "$out"' EXIT
+
+play() { # name, extra ansible-playbook arguments...
+  local name="$1"; shift
+  ansible-playbook -i localhost, "$here/playbook.yml" -e "@$here/secrets.yml" \
+    -e "smarthost_binary=$binary" -e "root=$root" -e "ansible_python_interpreter=$(command -v python3)" "$@" > "$out/$name.json" 2> "$out/$name.err" || true
+}
+snapshot() { (cd "$root" && find . -type f ! -name '.smarthost.lock' ! -name '*.smarthost-backup' -exec sha256sum {} + | sort); }
+
+play first -vvv
+cp "$root/etc/postfix/main.cf" "$out/main.cf.first" 2>/dev/null || true
+play second
+before="$(snapshot)"
+play check --check --diff -e 'relay=[smtp.mailgun.org]:587'
+after="$(snapshot)"
+play bad -e '{"relay": "bad host"}'
+
+python3 - "$out" "$root" "$before" "$after" <<'PY'
+import json, pathlib, sys
+out, root, before, after = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+secrets = ["SG.ansible-test-secret-7c1d", "mg-ansible-test-secret-3e9a"]
+failures = []
+checks = 0
+def check(ok, what):
+    global checks
+    checks += 1
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+def result(name):
+    text = (out / (name + ".json")).read_text()
+    # With -vvv, Ansible's own lines come before the callback's JSON.
+    start = text.index("\n{\n") + 1 if not text.startswith("{") else 0
+    data = json.loads(text[start:])
+    stats = data["stats"]["localhost"]
+    task = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return stats, task
+for name in ["first", "second", "check", "bad"]:
+    text = (out / (name + ".json")).read_text() + (out / (name + ".err")).read_text()
+    check(not any(s in text for s in secrets), name + ": no secret in the output")
+stats, task = result("first")
+check(stats["changed"] == 1 and stats["failures"] == 0, "first run: changed")
+main_cf = (out / "main.cf.first").read_text() if (out / "main.cf.first").exists() else ""
+check("relayhost = [smtp.sendgrid.net]:587" in main_cf, "first run: main.cf written")
+check((root / "var/spool/postfix/plesk/relay_secrets").exists(), "first run: maps written")
+stats, task = result("second")
+check(stats["changed"] == 0 and stats["failures"] == 0, "second run: changed=0")
+stats, task = result("check")
+check(stats["changed"] == 1 and stats["failures"] == 0, "check mode after a change: changed")
+check(before == after, "check mode: nothing written")
+check("smtp.mailgun.org" in task.get("diff", [{}])[0].get("prepared", "") if isinstance(task.get("diff"), list) else "smtp.mailgun.org" in task.get("diff", {}).get("prepared", ""), "check mode: the diff shows the change")
+stats, task = result("bad")
+check(stats["failures"] == 1, "bad relay: the task fails")
+check((root / "etc/postfix/main.cf").read_text() == main_cf, "bad relay: nothing written")
+check('relay: "bad host" is invalid: contains whitespace' in task.get("msg", ""), "bad relay: the tool's message: " + task.get("msg", "")[:120])
+print("ansible: %d passed, %d failed" % (checks - len(failures), len(failures)))
+sys.exit(1 if failures else 0)
+PY
