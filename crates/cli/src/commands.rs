@@ -2,9 +2,7 @@
 
 use std::io::BufRead;
 
-use smarthost_core::{
-    Credentials, DomainName, Encryption, Policy, Preset, RelayHost, SecretSource, Smarthost, Username,
-};
+use smarthost_core::{Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username};
 
 use crate::args::{ChangeArgs, Cli, Command, DomainCommand, ServerCommand, SetArgs};
 use crate::backend::{self, Backend};
@@ -144,18 +142,8 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
             "--password is not accepted: a password on the command line is visible to every user of the machine; use --password-file, --password-env or --password-stdin".into(),
         ));
     }
-    let preset = set.provider.as_deref().map(Preset::resolve).transpose()?;
-    let (relay, preset_encryption) = match (&set.relay, &preset) {
-        (Some(text), _) => {
-            let relay = RelayHost::parse(text)?;
-            let encryption = Encryption::default_for_port(relay.port());
-            (relay, encryption)
-        }
-        (None, Some(p)) => (p.relay.clone(), p.encryption),
-        (None, None) => return Err(CliError::Usage("give --relay or --provider".into())),
-    };
-    let encryption = set.encryption.map_or(preset_encryption, Encryption::from);
-    let preset_user = preset.as_ref().and_then(|p| p.username);
+    let encryption = set.encryption.map(Encryption::from);
+    let (relay, encryption, preset_user) = Preset::combine(set.provider.as_deref(), set.relay.as_deref(), encryption)?;
     let secret = if let Some(file) = &set.password_file {
         Some(SecretSource::File(file.clone()).read("password")?)
     } else if let Some(var) = &set.password_env {

@@ -33,7 +33,6 @@ use crate::error::Error;
 use crate::features::Features;
 use crate::policy::Policy;
 use crate::preset::Preset;
-use crate::relay::RelayHost;
 use crate::smarthost::Smarthost;
 
 #[derive(Deserialize)]
@@ -174,23 +173,9 @@ impl SmarthostToml {
                 reason: "passwords are never read from the policy file; use password_file or password_env".into(),
             });
         }
-        let preset = self.provider.as_deref().map(Preset::resolve).transpose()?;
-        let (relay, default_encryption) = match (&self.relay, &preset) {
-            (Some(text), _) => {
-                let relay = RelayHost::parse(text)?;
-                let encryption = Encryption::default_for_port(relay.port());
-                (relay, encryption)
-            }
-            (None, Some(p)) => (p.relay.clone(), p.encryption),
-            (None, None) => {
-                return Err(Error::Missing {
-                    field: "relay".into(),
-                    reason: "give relay or provider".into(),
-                })
-            }
-        };
-        let encryption = self.encryption.unwrap_or(default_encryption);
-        let username = self.username.or(preset.and_then(|p| p.username.map(str::to_owned)));
+        let (relay, encryption, preset_user) =
+            Preset::combine(self.provider.as_deref(), self.relay.as_deref(), self.encryption)?;
+        let username = self.username.or(preset_user.map(str::to_owned));
         let source = match (self.password_file, self.password_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(

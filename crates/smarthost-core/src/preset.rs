@@ -296,6 +296,37 @@ impl Preset {
         })
     }
 
+    /// Relay, encryption and fixed user name from what a user gave: an
+    /// explicit relay wins over the provider's (and then the relay's port
+    /// decides the default encryption), an explicit encryption wins over
+    /// both. Errors name `relay` or `provider`.
+    pub fn combine(
+        provider: Option<&str>,
+        relay: Option<&str>,
+        encryption: Option<Encryption>,
+    ) -> Result<(RelayHost, Encryption, Option<&'static str>), Error> {
+        let preset = provider.map(Preset::resolve).transpose()?;
+        let (relay, default_encryption) = match (relay, &preset) {
+            (Some(text), _) => {
+                let relay = RelayHost::parse(text)?;
+                let encryption = Encryption::default_for_port(relay.port());
+                (relay, encryption)
+            }
+            (None, Some(p)) => (p.relay.clone(), p.encryption),
+            (None, None) => {
+                return Err(Error::Missing {
+                    field: "relay".into(),
+                    reason: "give relay or provider".into(),
+                })
+            }
+        };
+        Ok((
+            relay,
+            encryption.unwrap_or(default_encryption),
+            preset.and_then(|p| p.username),
+        ))
+    }
+
     /// The smarthost this preset describes, with these credentials.
     pub fn smarthost(&self, credentials: Option<Credentials>) -> Smarthost {
         Smarthost {
