@@ -48,6 +48,26 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) map_dir: Option<PathBuf>,
 
+    /// SmarterMail: the server's URL, e.g. https://mail.example.com. The
+    /// administrator logs in with --admin-user and the password in
+    /// SMARTERMAIL_PASSWORD or --admin-password-file (never an argument).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) url: Option<String>,
+
+    /// SmarterMail: the system administrator's user name.
+    #[arg(
+        long,
+        global = true,
+        value_name = "USER",
+        env = "SMARTERMAIL_USERNAME",
+        default_value = "admin"
+    )]
+    pub(crate) admin_user: String,
+
+    /// SmarterMail: read the administrator's password from this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) admin_password_file: Option<PathBuf>,
+
     /// Do not reload the mail server after applying.
     #[arg(long, global = true)]
     pub(crate) no_reload: bool,

@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use postfix_backend::{PostfixOptions, PostfixWriter, Reload};
-use smarthost_core::{Applied, ConfigWriter, Features, Plan, Policy};
+use smartermail_backend::SmartermailWriter;
+use smarthost_core::{Applied, ConfigWriter, Features, Plan, Policy, SecretSource};
 
 use crate::args::{BackendName, Cli};
 use crate::error::CliError;
@@ -56,7 +59,25 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
             Ok(Box::new(PostfixWriter::new(options)))
         }
         BackendName::Mailenable => Err(CliError::NotImplemented("mailenable")),
-        BackendName::Smartermail => Err(CliError::NotImplemented("smartermail")),
+        BackendName::Smartermail => {
+            if let Some(root) = &cli.root {
+                return Ok(Box::new(SmartermailWriter::render_into(root)));
+            }
+            let url = cli.url.as_deref().ok_or_else(|| {
+                CliError::Usage("--backend smartermail needs --url (or --root DIR to render the requests)".into())
+            })?;
+            let source = match &cli.admin_password_file {
+                Some(file) => SecretSource::File(file.clone()),
+                None => SecretSource::Env("SMARTERMAIL_PASSWORD".into()),
+            };
+            let password = source.read("admin_password")?;
+            Ok(Box::new(SmartermailWriter::connect(
+                url,
+                &cli.admin_user,
+                password,
+                Duration::from_secs(30),
+            )))
+        }
     }
 }
 

@@ -10,7 +10,7 @@ pub(crate) enum CliError {
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
     /// A backend that is not there yet.
-    #[error("the {0} backend is not implemented yet; only postfix is available in this version")]
+    #[error("the {0} backend is not implemented yet; postfix and smartermail are available in this version")]
     NotImplemented(&'static str),
     /// A command needs an option that was not given.
     #[error("{0}")]

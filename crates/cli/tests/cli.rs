@@ -312,17 +312,28 @@ fn a_disabled_level_refuses_set_but_allows_disable() {
 }
 
 #[test]
-fn backends_that_do_not_exist_yet_say_so() {
+fn backends_that_do_not_exist_yet_say_so_and_smartermail_needs_its_password() {
     let run = Run::new();
-    for backend in ["mailenable", "smartermail"] {
-        let out = run.run(&["--backend", backend, "list"]);
-        assert_eq!(out.status.code(), Some(1));
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
-            "{}",
-            text(&out)
-        );
-    }
+    let out = run.run(&["--backend", "mailenable", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
+        "{}",
+        text(&out)
+    );
+    // Without --root the API is used, and its password must come from the
+    // environment or a file.
+    let out = Command::new(env!("CARGO_BIN_EXE_smarthost"))
+        .args(["--backend", "smartermail", "--url", "http://127.0.0.1:9", "list"])
+        .env_remove("SMARTERMAIL_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SMARTERMAIL_PASSWORD"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

@@ -1,0 +1,266 @@
+//! Carries out a plan against the API: each request is sent, read back and
+//! compared, and undone in reverse order when a later one fails. Or, when
+//! rendering, the requests are written as JSON files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use smarthost_core::{Applied, Change, Plan};
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::schema::{self, Gateway};
+use crate::state::{self, password_known, State};
+
+/// How to undo one request.
+enum Undo {
+    Delete(String),
+    Restore(Gateway),
+    Recreate(Gateway),
+    Relink(String, String),
+}
+
+fn resolve(text: &str, ids: &BTreeMap<String, String>) -> String {
+    ids.iter()
+        .fold(text.to_owned(), |t, (placeholder, id)| t.replace(placeholder, id))
+}
+
+fn resolve_value(value: &Value, ids: &BTreeMap<String, String>) -> Value {
+    match value {
+        Value::String(s) => Value::String(resolve(s, ids)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| resolve_value(v, ids)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), resolve_value(v, ids))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Compares what was sent with what the server kept.
+fn verify_gateway(path: &str, sent: &Gateway, found: Option<&Gateway>) -> Result<(), Error> {
+    let Some(found) = found else {
+        return Err(Error::NotKept {
+            path: path.into(),
+            field: "gateway".into(),
+            sent: sent.description.clone(),
+            found: "nothing".into(),
+        });
+    };
+    let fields: [(&str, String, String); 8] = [
+        ("description", sent.description.clone(), found.description.clone()),
+        ("address", sent.address.clone(), found.address.clone()),
+        ("port", sent.port.to_string(), found.port.to_string()),
+        ("encryption", sent.encryption.clone(), found.encryption.clone()),
+        ("isEnabled", sent.is_enabled.to_string(), found.is_enabled.to_string()),
+        ("mode", sent.mode.clone(), found.mode.clone()),
+        (
+            "useAuthentication",
+            sent.use_authentication.to_string(),
+            found.use_authentication.to_string(),
+        ),
+        ("username", sent.username.clone(), found.username.clone()),
+    ];
+    for (field, sent, found) in fields {
+        if sent != found {
+            return Err(Error::NotKept {
+                path: path.into(),
+                field: field.into(),
+                sent,
+                found,
+            });
+        }
+    }
+    if sent.use_authentication && password_known(found) && found.password != sent.password {
+        let hidden = smarthost_core::REDACTED.to_owned();
+        return Err(Error::NotKept {
+            path: path.into(),
+            field: "password".into(),
+            sent: hidden.clone(),
+            found: hidden,
+        });
+    }
+    Ok(())
+}
+
+fn find<'a>(list: &'a [Gateway], id: &str) -> Option<&'a Gateway> {
+    list.iter().find(|g| g.id == id)
+}
+
+/// Sends one request and checks it took effect. Once the request was
+/// accepted, how to undo it is recorded in `undo`, even when the check that
+/// follows fails.
+fn step(
+    client: &Client,
+    path: &str,
+    body: &Value,
+    before: &State,
+    ids: &mut BTreeMap<String, String>,
+    undo: &mut Vec<Undo>,
+) -> Result<(), Error> {
+    let gateway_body = || -> Result<Gateway, Error> {
+        serde_json::from_value(body.get("gateway").cloned().unwrap_or(Value::Null)).map_err(|e| Error::Http {
+            method: "POST".into(),
+            path: path.into(),
+            reason: e.to_string(),
+        })
+    };
+    if path == schema::GATEWAY_PUT {
+        let sent = gateway_body()?;
+        let reply = client.call("POST", path, Some(body))?;
+        let id = reply
+            .pointer("/gateway/id")
+            .or_else(|| reply.get("id"))
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Error::NotKept {
+                path: path.into(),
+                field: "id".into(),
+                sent: "(new gateway)".into(),
+                found: "no id in the reply".into(),
+            })?
+            .to_owned();
+        ids.insert(crate::plan::placeholder(&sent.description), id.clone());
+        undo.push(Undo::Delete(id.clone()));
+        return verify_gateway(path, &sent, find(&state::gateways(client)?, &id));
+    }
+    if let Some(id) = path.strip_prefix(&schema::gateway_delete("")) {
+        let previous = before
+            .gateways
+            .values()
+            .find(|g| g.id == id)
+            .cloned()
+            .ok_or(Error::Stale)?;
+        client.call("POST", path, Some(body))?;
+        if find(&state::gateways(client)?, id).is_some() {
+            return Err(Error::NotKept {
+                path: path.into(),
+                field: "gateway".into(),
+                sent: "delete".into(),
+                found: "still there".into(),
+            });
+        }
+        undo.push(Undo::Recreate(previous));
+        return Ok(());
+    }
+    if let Some(id) = path.strip_prefix(&schema::gateway("")) {
+        let previous = before
+            .gateways
+            .values()
+            .find(|g| g.id == id)
+            .cloned()
+            .ok_or(Error::Stale)?;
+        let sent = gateway_body()?;
+        client.call("POST", path, Some(body))?;
+        undo.push(Undo::Restore(previous));
+        return verify_gateway(path, &sent, find(&state::gateways(client)?, id));
+    }
+    if let Some(domain) = path.strip_prefix(&schema::domain_settings("")) {
+        let previous = before.links.get(domain).cloned().unwrap_or_default();
+        let wanted = body
+            .pointer(&format!("/domainSettings/{}", schema::DOMAIN_GATEWAY_FIELD))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        client.call("POST", path, Some(body))?;
+        undo.push(Undo::Relink(domain.to_owned(), previous));
+        let found = state::link(client, domain)?;
+        if found != wanted {
+            return Err(Error::NotKept {
+                path: path.into(),
+                field: schema::DOMAIN_GATEWAY_FIELD.into(),
+                sent: wanted,
+                found,
+            });
+        }
+        return Ok(());
+    }
+    Err(Error::Http {
+        method: "POST".into(),
+        path: path.into(),
+        reason: "not a request this backend makes".into(),
+    })
+}
+
+fn undo(client: &Client, action: Undo) -> Result<(), Error> {
+    match action {
+        Undo::Delete(id) => client
+            .call("POST", &schema::gateway_delete(&id), Some(&json!({})))
+            .map(drop),
+        Undo::Restore(g) => client
+            .call("POST", &schema::gateway(&g.id), Some(&json!({"gateway": g})))
+            .map(drop),
+        Undo::Recreate(g) => {
+            let g = Gateway { id: String::new(), ..g };
+            client
+                .call("POST", schema::GATEWAY_PUT, Some(&json!({"gateway": g})))
+                .map(drop)
+        }
+        Undo::Relink(domain, id) => {
+            let body = json!({"domainSettings": {schema::DOMAIN_GATEWAY_FIELD: id}});
+            client
+                .call("POST", &schema::domain_settings(&domain), Some(&body))
+                .map(drop)
+        }
+    }
+}
+
+pub(crate) fn apply(client: &Client, plan: &Plan, before: &State) -> Result<Applied, Error> {
+    let mut ids = BTreeMap::new();
+    let mut done: Vec<Undo> = Vec::new();
+    let mut ran = Vec::new();
+    for change in &plan.changes {
+        let Change::Api(request) = change else { continue };
+        let path = resolve(&request.path, &ids);
+        let body = resolve_value(request.body.as_ref().unwrap_or(&Value::Null), &ids);
+        match step(client, &path, &body, before, &mut ids, &mut done) {
+            Ok(()) => ran.push(format!("{} {path}", request.method)),
+            Err(cause) => {
+                for u in done.into_iter().rev() {
+                    if let Err(e) = undo(client, u) {
+                        return Err(Error::RollbackFailed {
+                            cause: Box::new(cause),
+                            undo: Box::new(e),
+                        });
+                    }
+                }
+                return Err(Error::RolledBack { cause: Box::new(cause) });
+            }
+        }
+    }
+    Ok(Applied {
+        changed: !ran.is_empty(),
+        backups: Vec::new(),
+        ran,
+    })
+}
+
+/// Writes the plan's requests (passwords redacted) as numbered JSON files,
+/// and the resulting state (without passwords) for the next plan.
+pub(crate) fn render(dir: &Path, plan: &Plan, before: &State, after: &State) -> Result<Applied, Error> {
+    let io = |path: &Path, source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let requests = dir.join("requests");
+    std::fs::create_dir_all(&requests).map_err(|e| io(&requests, e))?;
+    let mut written = Vec::new();
+    for (n, change) in plan.changes.iter().enumerate() {
+        let Change::Api(request) = change else { continue };
+        let path = requests.join(format!("{:03}.json", n + 1));
+        let text = serde_json::to_string_pretty(
+            &json!({"method": request.method, "path": request.path, "body": request.redacted_body()}),
+        )
+        .unwrap_or_default();
+        std::fs::write(&path, text + "\n").map_err(|e| io(&path, e))?;
+        written.push(path.display().to_string());
+    }
+    if before != after {
+        let path = dir.join("state.json");
+        let text = serde_json::to_string_pretty(after).unwrap_or_default();
+        std::fs::write(&path, text + "\n").map_err(|e| io(&path, e))?;
+    }
+    Ok(Applied {
+        changed: !written.is_empty(),
+        backups: Vec::new(),
+        ran: written,
+    })
+}

@@ -1,0 +1,434 @@
+//! The SmarterMail backend against a fake SmarterMail API on 127.0.0.1 that
+//! behaves as the documented API does: login and bearer tokens that expire,
+//! `{success, message}` envelopes (failures with HTTP 200), domain settings
+//! wrapped in `domainSettings`, and fields it does not know dropped silently.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use smartermail_backend::{Error, SmartermailWriter};
+use smarthost_core::{
+    ConfigWriter, Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username,
+};
+
+const ADMIN_PASSWORD: &str = "admin-Secret-42";
+const RELAY_PASSWORD: &str = "relay-Secret-7f3a";
+
+/// The fake server's data and knobs.
+#[derive(Default)]
+struct Fake {
+    gateways: BTreeMap<String, Value>,
+    links: BTreeMap<String, String>,
+    next_id: u32,
+    tokens: BTreeMap<String, u32>,
+    /// Calls a token is good for before it expires (0: forever).
+    token_lifetime: u32,
+    /// A gateway field this server silently drops.
+    drop_field: Option<String>,
+    /// Fail the Nth write (1-based) with success:false.
+    fail_write: Option<u32>,
+    writes: u32,
+    log: Vec<String>,
+    logins: u32,
+}
+
+const KNOWN: &[&str] = &[
+    "id",
+    "description",
+    "address",
+    "port",
+    "encryption",
+    "isEnabled",
+    "mode",
+    "useAuthentication",
+    "username",
+    "password",
+];
+const DOMAINS: &[&str] = &["a.example", "b.example", "c.example"];
+
+struct Server {
+    url: String,
+    fake: Arc<Mutex<Fake>>,
+    server: Arc<tiny_http::Server>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+fn reply(status: u16, body: Value) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    tiny_http::Response::from_string(body.to_string()).with_status_code(status)
+}
+
+fn handle(fake: &mut Fake, method: &str, path: &str, auth: Option<String>, body: Value) -> (u16, Value) {
+    let path = path.trim_start_matches('/');
+    if path == "api/v1/auth/authenticate-user" {
+        fake.logins += 1;
+        if body["username"] == "admin" && body["password"] == ADMIN_PASSWORD {
+            let token = format!("token-{}", fake.logins);
+            fake.tokens.insert(token.clone(), 0);
+            return (
+                200,
+                json!({"success": true, "accessToken": token, "role": "SystemAdministrator"}),
+            );
+        }
+        return (
+            200,
+            json!({"success": false, "message": "Invalid username or password"}),
+        );
+    }
+    let token = auth.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
+    let lifetime = fake.token_lifetime;
+    match token.and_then(|t| fake.tokens.get_mut(&t)) {
+        Some(uses) if lifetime == 0 || *uses < lifetime => *uses += 1,
+        _ => return (401, json!({"success": false, "message": "Unauthorized"})),
+    }
+    fake.log.push(format!("{method} {path}"));
+    if method == "POST" {
+        fake.writes += 1;
+        if fake.fail_write == Some(fake.writes) {
+            return (200, json!({"success": false, "message": "Internal error (injected)"}));
+        }
+    }
+    let keep = |g: &Value, drop: &Option<String>| -> Value {
+        let mut kept = serde_json::Map::new();
+        for (k, v) in g.as_object().into_iter().flatten() {
+            if KNOWN.contains(&k.as_str()) && Some(k) != drop.as_ref() {
+                kept.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(kept)
+    };
+    if path == "api/v1/settings/sysadmin/gateways" && method == "GET" {
+        return (
+            200,
+            json!({"success": true, "gateways": fake.gateways.values().cloned().collect::<Vec<_>>()}),
+        );
+    }
+    if path == "api/v1/settings/sysadmin/gateway-put" {
+        fake.next_id += 1;
+        let id = format!("gw-{}", fake.next_id);
+        let mut g = keep(&body["gateway"], &fake.drop_field);
+        g["id"] = json!(id);
+        fake.gateways.insert(id.clone(), g);
+        return (200, json!({"success": true, "gateway": {"id": id}}));
+    }
+    if let Some(id) = path.strip_prefix("api/v1/settings/sysadmin/gateway-delete/") {
+        return match fake.gateways.remove(id) {
+            Some(_) => (200, json!({"success": true})),
+            None => (200, json!({"success": false, "message": "Gateway not found"})),
+        };
+    }
+    if let Some(id) = path.strip_prefix("api/v1/settings/sysadmin/gateway/") {
+        if !fake.gateways.contains_key(id) {
+            return (200, json!({"success": false, "message": "Gateway not found"}));
+        }
+        let mut g = keep(&body["gateway"], &fake.drop_field);
+        g["id"] = json!(id);
+        fake.gateways.insert(id.to_owned(), g);
+        return (200, json!({"success": true}));
+    }
+    if let Some(domain) = path.strip_prefix("api/v1/settings/sysadmin/domain-settings/") {
+        if !DOMAINS.contains(&domain) {
+            return (200, json!({"success": false, "message": "Domain not found"}));
+        }
+        if method == "GET" {
+            let id = fake.links.get(domain).cloned().unwrap_or_default();
+            return (
+                200,
+                json!({"success": true, "domainSettings": {"isEnabled": true, "outgoingGatewayId": id}}),
+            );
+        }
+        // Unwrapped bodies are accepted and ignored, as one endpoint does.
+        if let Some(id) = body
+            .pointer("/domainSettings/outgoingGatewayId")
+            .and_then(Value::as_str)
+        {
+            if id.is_empty() {
+                fake.links.remove(domain);
+            } else {
+                fake.links.insert(domain.to_owned(), id.to_owned());
+            }
+        }
+        return (200, json!({"success": true}));
+    }
+    (404, json!({"success": false, "message": "Not found"}))
+}
+
+fn start(setup: impl FnOnce(&mut Fake)) -> Server {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let mut fake = Fake::default();
+    setup(&mut fake);
+    let fake = Arc::new(Mutex::new(fake));
+    let (s, f) = (server.clone(), fake.clone());
+    std::thread::spawn(move || {
+        for mut request in s.incoming_requests() {
+            let mut text = String::new();
+            let _ = request.as_reader().read_to_string(&mut text);
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let auth = request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .map(|h| h.value.to_string());
+            let method = request.method().to_string();
+            let (status, value) = handle(&mut f.lock().unwrap(), &method, request.url(), auth, body);
+            let _ = request.respond(reply(status, value));
+        }
+    });
+    Server { url, fake, server }
+}
+
+impl Server {
+    fn writer(&self) -> SmartermailWriter {
+        self.writer_as(ADMIN_PASSWORD)
+    }
+
+    fn writer_as(&self, password: &str) -> SmartermailWriter {
+        SmartermailWriter::connect(
+            &self.url,
+            "admin",
+            Secret::new(password.to_owned()).unwrap(),
+            Duration::from_secs(5),
+        )
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.fake
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|l| l.starts_with("POST"))
+            .cloned()
+            .collect()
+    }
+
+    fn gateways(&self) -> Vec<Value> {
+        self.fake.lock().unwrap().gateways.values().cloned().collect()
+    }
+}
+
+fn relay(text: &str, encryption: Encryption, user: Option<&str>) -> Smarthost {
+    let s = Smarthost::new(RelayHost::parse(text).unwrap()).with_encryption(encryption);
+    match user {
+        Some(u) => s.with_credentials(Credentials::new(
+            Username::new(u).unwrap(),
+            Secret::new(RELAY_PASSWORD.to_owned()).unwrap(),
+        )),
+        None => s,
+    }
+}
+
+fn policy(server: Option<Smarthost>, domains: &[(&str, Smarthost)]) -> Policy {
+    Policy {
+        server,
+        domains: domains
+            .iter()
+            .map(|(d, s)| (d.parse::<DomainName>().unwrap(), s.clone()))
+            .collect(),
+        ..Policy::default()
+    }
+}
+
+fn both() -> Policy {
+    policy(
+        Some(relay("[smtp.sendgrid.net]:587", Encryption::Starttls, Some("apikey"))),
+        &[
+            (
+                "a.example",
+                relay(
+                    "[smtp.eu.mailgun.org]:465",
+                    Encryption::ImplicitTls,
+                    Some("postmaster@mg.a.example"),
+                ),
+            ),
+            ("b.example", relay("[192.0.2.25]:25", Encryption::None, None)),
+        ],
+    )
+}
+
+fn assert_no_secret(text: &str) {
+    assert!(
+        !text.contains(RELAY_PASSWORD) && !text.contains(ADMIN_PASSWORD),
+        "secret leaked: {text}"
+    );
+}
+
+#[test]
+fn server_only_domains_only_and_both_read_back_as_applied() {
+    for desired in [
+        policy(
+            Some(relay("[smtp.sendgrid.net]:587", Encryption::Starttls, Some("apikey"))),
+            &[],
+        ),
+        policy(
+            None,
+            &[(
+                "a.example",
+                relay("[smtp.mailgun.org]:587", Encryption::Starttls, Some("u")),
+            )],
+        ),
+        both(),
+    ] {
+        let server = start(|_| {});
+        let writer = server.writer();
+        let (plan, applied) = writer.converge(&desired).unwrap();
+        assert!(applied.changed);
+        assert_no_secret(&plan.render());
+        assert_no_secret(&serde_json::to_string(&plan).unwrap());
+        let read = writer.read().unwrap();
+        assert_eq!(read.server, desired.server);
+        assert_eq!(read.domains, desired.domains);
+
+        let writes = server.writes().len();
+        let again = writer.plan(&desired).unwrap();
+        assert!(again.is_empty(), "{}", again.render());
+        assert!(!writer.apply(&again).unwrap().changed);
+        assert_eq!(
+            server.writes().len(),
+            writes,
+            "an idempotent re-apply makes no write request"
+        );
+    }
+}
+
+#[test]
+fn the_planned_requests() {
+    let server = start(|_| {});
+    let plan = server.writer().plan(&both()).unwrap();
+    insta::assert_json_snapshot!("plan_both", plan);
+}
+
+#[test]
+fn an_update_touches_only_what_changed() {
+    let server = start(|_| {});
+    let writer = server.writer();
+    writer.converge(&both()).unwrap();
+    let before = server.writes().len();
+    let mut changed = both();
+    changed.server = Some(relay("[smtp.sendgrid.net]:2525", Encryption::Starttls, Some("apikey")));
+    let plan = writer.plan(&changed).unwrap();
+    let paths: Vec<String> = plan
+        .changes
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap()["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(paths, ["api/v1/settings/sysadmin/gateway/gw-1"]);
+    writer.apply(&plan).unwrap();
+    assert_eq!(server.writes().len(), before + 1);
+    assert_eq!(writer.read().unwrap().server, changed.server);
+}
+
+#[test]
+fn disabling_unlinks_and_deletes() {
+    let server = start(|_| {});
+    let writer = server.writer();
+    writer.converge(&both()).unwrap();
+    writer.converge(&policy(None, &[])).unwrap();
+    assert!(server.gateways().is_empty());
+    assert!(server.fake.lock().unwrap().links.is_empty());
+    assert_eq!(writer.read().unwrap(), Policy::default());
+}
+
+#[test]
+fn other_gateways_are_left_alone() {
+    let server = start(|fake| {
+        fake.gateways.insert(
+            "gw-manual".into(),
+            json!({"id": "gw-manual", "description": "backup relay", "address": "relay.example", "port": 25}),
+        );
+    });
+    let writer = server.writer();
+    writer.converge(&both()).unwrap();
+    writer.converge(&policy(None, &[])).unwrap();
+    assert_eq!(server.gateways().len(), 1, "the hand-made gateway stays");
+}
+
+#[test]
+fn a_refused_login_is_an_error_without_the_password() {
+    let server = start(|_| {});
+    let err = server.writer_as("wrong-Admin-pass").plan(&both()).unwrap_err();
+    assert!(matches!(err, Error::Auth(_)), "{err}");
+    assert!(err.to_string().contains("Invalid username or password"), "{err}");
+    assert!(!err.to_string().contains("wrong-Admin-pass"));
+}
+
+#[test]
+fn an_expired_token_is_renewed() {
+    let server = start(|fake| fake.token_lifetime = 2);
+    let writer = server.writer();
+    writer.converge(&both()).unwrap();
+    assert!(server.fake.lock().unwrap().logins > 1, "logged in again");
+    assert_eq!(writer.read().unwrap().domains, both().domains);
+}
+
+#[test]
+fn a_dropped_field_is_detected_and_undone() {
+    let server = start(|fake| fake.drop_field = Some("mode".into()));
+    let err = server.writer().converge(&both()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::RolledBack { .. }), "{text}");
+    assert!(text.contains("did not keep mode"), "{text}");
+    assert!(server.gateways().is_empty(), "the created gateway was deleted again");
+    assert_no_secret(&text);
+}
+
+#[test]
+fn a_failure_half_way_undoes_the_steps_before_it() {
+    let server = start(|_| {});
+    let writer = server.writer();
+    writer
+        .converge(&policy(
+            Some(relay("[old.example]:587", Encryption::Starttls, None)),
+            &[],
+        ))
+        .unwrap();
+    let before = server.gateways();
+    // Writes: update server gateway, create a.example, create b.example, link a (fails).
+    server.fake.lock().unwrap().fail_write = Some(server.writes().len() as u32 + 4);
+    let err = writer.converge(&both()).unwrap_err();
+    assert!(matches!(err, Error::RolledBack { .. }), "{err}");
+    assert!(err.to_string().contains("Internal error (injected)"), "{err}");
+    assert_eq!(server.gateways(), before, "every earlier step was undone");
+    assert!(server.fake.lock().unwrap().links.is_empty());
+}
+
+#[test]
+fn mx_lookup_is_refused_at_plan_time() {
+    let server = start(|_| {});
+    let err = server
+        .writer()
+        .plan(&policy(
+            Some(relay("smtp.example.com:587", Encryption::Starttls, None)),
+            &[],
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot look up MX records"), "{err}");
+    assert!(server.writes().is_empty());
+}
+
+#[test]
+fn rendering_writes_request_files_once() {
+    let dir = std::env::temp_dir().join(format!("smartermail-render-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let writer = SmartermailWriter::render_into(&dir);
+    let (_, applied) = writer.converge(&both()).unwrap();
+    assert_eq!(applied.ran.len(), 5, "3 gateways and 2 links");
+    let first = std::fs::read_to_string(dir.join("requests/001.json")).unwrap();
+    assert!(first.contains("gateway-put") && first.contains("<redacted>"), "{first}");
+    for entry in std::fs::read_dir(dir.join("requests")).unwrap() {
+        assert_no_secret(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    assert_no_secret(&std::fs::read_to_string(dir.join("state.json")).unwrap());
+    assert!(
+        writer.plan(&both()).unwrap().is_empty(),
+        "rendering the same policy again writes nothing"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
