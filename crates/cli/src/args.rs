@@ -48,7 +48,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) map_dir: Option<PathBuf>,
 
-    /// SmarterMail: the server's URL, e.g. https://mail.example.com. The
+    /// SmarterMail: the server's URL, e.g. `https://mail.example.com`. The
     /// administrator logs in with --admin-user and the password in
     /// SMARTERMAIL_PASSWORD or --admin-password-file (never an argument).
     #[arg(long, global = true, value_name = "URL")]
