@@ -116,6 +116,9 @@ pub(crate) enum Command {
     },
     /// List the provider presets: relay, encryption, user name, SPF.
     Providers,
+    /// MailEnable tools.
+    #[command(subcommand)]
+    Mailenable(MailenableCommand),
     /// Write the man page and shell completions into DIR (for packaging).
     #[command(hide = true)]
     Assets {
@@ -134,6 +137,16 @@ pub(crate) enum Command {
     /// A hosted domain's smarthost.
     #[command(subcommand)]
     Domain(DomainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MailenableCommand {
+    /// Read a regedit export (or a .reg file smarthost wrote) and show the
+    /// smarthosts it holds.
+    Import {
+        /// The .reg file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

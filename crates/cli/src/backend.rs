@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
+use mailenable_backend::MailEnableWriter;
 use postfix_backend::{PostfixOptions, PostfixWriter, Reload};
 use smartermail_backend::SmartermailWriter;
 use smarthost_core::{Applied, ConfigWriter, Features, Plan, Policy, SecretSource};
@@ -58,7 +59,12 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
             }
             Ok(Box::new(PostfixWriter::new(options)))
         }
-        BackendName::Mailenable => Err(CliError::NotImplemented("mailenable")),
+        BackendName::Mailenable => {
+            if let Some(root) = &cli.root {
+                return Ok(Box::new(MailEnableWriter::render_into(root)));
+            }
+            mailenable_live(cli)
+        }
         BackendName::Smartermail => {
             if let Some(root) = &cli.root {
                 return Ok(Box::new(SmartermailWriter::render_into(root)));
@@ -104,4 +110,27 @@ fn absolute(option: &str, dir: &Path) -> Result<PathBuf, CliError> {
             dir.display()
         )))
     }
+}
+
+/// The live MailEnable registry: Windows only.
+#[cfg(windows)]
+fn mailenable_live(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
+    let restart = if cli.no_reload {
+        Vec::new()
+    } else if let Some(command) = &cli.reload_command {
+        vec![command.split_whitespace().map(str::to_owned).collect()]
+    } else {
+        mailenable_backend::default_restart()
+    };
+    Ok(Box::new(MailEnableWriter::with_registry(
+        Box::new(mailenable_backend::WindowsRegistry),
+        restart,
+    )))
+}
+
+#[cfg(not(windows))]
+fn mailenable_live(_: &Cli) -> Result<Box<dyn Backend>, CliError> {
+    Err(CliError::Usage(
+        "MailEnable's settings live in the Windows registry: on this OS use --root DIR to write a .reg file".into(),
+    ))
 }

@@ -4,7 +4,7 @@ use std::io::BufRead;
 
 use smarthost_core::{Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username};
 
-use crate::args::{ChangeArgs, Cli, Command, DomainCommand, ServerCommand, SetArgs};
+use crate::args::{ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, ServerCommand, SetArgs};
 use crate::backend::{self, Backend};
 use crate::error::CliError;
 use crate::{check, dns, output};
@@ -37,6 +37,12 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Assets { dir } => {
             crate::assets::write(dir)
                 .map_err(|e| CliError::Usage(format!("writing assets into {}: {e}", dir.display())))?;
+            Ok(0)
+        }
+        Command::Mailenable(MailenableCommand::Import { file }) => {
+            let policy =
+                mailenable_backend::MailEnableWriter::import(file).map_err(|e| CliError::Backend(Box::new(e)))?;
+            output::list("mailenable", &policy, cli.json);
             Ok(0)
         }
         Command::Providers => {

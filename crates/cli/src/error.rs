@@ -9,9 +9,6 @@ pub(crate) enum CliError {
     /// The backend failed.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
-    /// A backend that is not there yet.
-    #[error("the {0} backend is not implemented yet; postfix and smartermail are available in this version")]
-    NotImplemented(&'static str),
     /// A command needs an option that was not given.
     #[error("{0}")]
     Usage(String),

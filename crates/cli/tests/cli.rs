@@ -312,12 +312,14 @@ fn a_disabled_level_refuses_set_but_allows_disable() {
 }
 
 #[test]
-fn backends_that_do_not_exist_yet_say_so_and_smartermail_needs_its_password() {
-    let run = Run::new();
-    let out = run.run(&["--backend", "mailenable", "list"]);
-    assert_eq!(out.status.code(), Some(1));
+fn windows_backends_say_what_they_need_here() {
+    let out = Command::new(env!("CARGO_BIN_EXE_smarthost"))
+        .args(["--backend", "mailenable", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
+        String::from_utf8_lossy(&out.stderr).contains("use --root DIR to write a .reg file"),
         "{}",
         text(&out)
     );
@@ -493,4 +495,47 @@ fn dns_checks_every_domain_against_a_local_server() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("SPF: the relay is authorized"), "{stdout}");
     assert!(stdout.contains("DMARC: v=DMARC1; p=quarantine"), "{stdout}");
+}
+
+#[test]
+fn mailenable_renders_a_reg_file_and_imports_it_back() {
+    let run = Run::new();
+    let out = run.run_with_stdin(
+        &[
+            "--backend",
+            "mailenable",
+            "server",
+            "set",
+            "--provider",
+            "sendgrid",
+            "--password-stdin",
+        ],
+        &format!("{STDIN_SECRET}\n"),
+    );
+    assert_ok(&out);
+    assert_no_secret(&out);
+    let reg = run.root.path().join("smarthost.reg");
+    let bytes = std::fs::read(&reg).unwrap();
+    assert_eq!(&bytes[..2], &[0xFF, 0xFE], "UTF-16LE with a BOM");
+    let out = run.run(&["--json", "mailenable", "import", reg.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_no_secret(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["server"]["relay"], "[smtp.sendgrid.net]:587");
+    assert_eq!(v["server"]["credentials"]["username"], "apikey");
+    let out = run.run(&[
+        "--backend",
+        "mailenable",
+        "domain",
+        "set",
+        "a.example",
+        "--relay",
+        "[smtp.example.com]:465",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no implicit TLS"),
+        "{}",
+        text(&out)
+    );
 }

@@ -29,6 +29,8 @@ pub(crate) fn write_atomic(path: &Path, text: &str, mode: u32) -> Result<(), Err
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = with_suffix(path, ".smarthost-tmp");
+    #[cfg(not(unix))]
+    let _ = mode; // permissions are the folder's ACL there
     let result = (|| {
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);

@@ -1,0 +1,47 @@
+//! Policies shared by the native and the Wine tests.
+#![allow(dead_code)] // each test binary uses a part
+
+use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
+
+pub(crate) const PASSWORD: &str = "me-Pa55\"quote\\back wörd";
+
+pub(crate) fn relay(text: &str, encryption: Encryption, user: Option<&str>) -> Smarthost {
+    let s = Smarthost::new(RelayHost::parse(text).unwrap()).with_encryption(encryption);
+    match user {
+        Some(u) => s.with_credentials(Credentials::new(
+            Username::new(u).unwrap(),
+            Secret::new(PASSWORD.to_owned()).unwrap(),
+        )),
+        None => s,
+    }
+}
+
+pub(crate) fn policy(server: Option<Smarthost>, domains: &[(&str, Smarthost)]) -> Policy {
+    Policy {
+        server,
+        domains: domains
+            .iter()
+            .map(|(d, s)| (d.parse::<DomainName>().unwrap(), s.clone()))
+            .collect(),
+        ..Policy::default()
+    }
+}
+
+/// server only, domain only, both, with and without auth, and disabled.
+pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
+    let sendgrid = || relay("[smtp.sendgrid.net]:587", Encryption::Starttls, Some("apikey"));
+    let internal = || relay("[192.0.2.25]:25", Encryption::None, None);
+    vec![
+        ("server_auth", policy(Some(sendgrid()), &[])),
+        ("server_no_auth", policy(Some(internal()), &[])),
+        ("domain_only", policy(None, &[("a.example", sendgrid())])),
+        (
+            "both",
+            policy(
+                Some(internal()),
+                &[("a.example", sendgrid()), ("b.example", internal())],
+            ),
+        ),
+        ("disabled", Policy::default()),
+    ]
+}
