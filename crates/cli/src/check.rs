@@ -47,11 +47,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
-    let mut policy = match &cli.policy {
+    // A policy file comes with the settings file applied already.
+    let policy = match &cli.policy {
         Some(_) => policy_file(cli)?,
-        None => backend::open(cli)?.read()?,
+        None => {
+            let mut live = backend::open(cli)?.read()?;
+            live.features = backend::settings(cli)?.and(live.features);
+            live
+        }
     };
-    policy.features = backend::settings(cli)?.and(policy.features);
     let (server_check, domain_check) = (
         policy.features.server.check_certificate,
         policy.features.domain.check_certificate,

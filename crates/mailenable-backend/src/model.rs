@@ -1,7 +1,7 @@
 //! Between the policy and MailEnable's values: what each smarthost becomes,
 //! and what the values say back.
 
-use smarthost_core::{Credentials, DomainName, Encryption, Host, Policy, RelayHost, Secret, Smarthost, Username};
+use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
 
 use crate::error::Error;
 use crate::registry::{RegData, Registry};
@@ -28,11 +28,7 @@ pub(crate) fn values(field: &str, s: &Smarthost) -> Result<Vec<(&'static str, Op
             return Err(invalid("MailEnable's smart host settings offer no implicit TLS (port 465) in any public source: use STARTTLS, usually on port 587"))
         }
     };
-    let host = match s.relay.host() {
-        Host::Name(n) => n.to_string(),
-        Host::Ipv4(a) => a.to_string(),
-        Host::Ipv6(a) => a.to_string(),
-    };
+    let host = s.relay.host().to_string();
     let (auth, user, pass) = match &s.credentials {
         Some(c) => (
             1,

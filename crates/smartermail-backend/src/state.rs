@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use smarthost_core::{Credentials, DomainName, Encryption, Host, Policy, RelayHost, Secret, Smarthost, Username};
+use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
 
 use crate::client::Client;
 use crate::error::Error;
@@ -155,11 +155,7 @@ pub(crate) fn gateway_for(domain: Option<&DomainName>, s: &Smarthost) -> Result<
             reason: "SmarterMail connects to the host itself and cannot look up MX records: write it in brackets, as [host]:port".into(),
         }));
     }
-    let address = match s.relay.host() {
-        Host::Name(n) => n.to_string(),
-        Host::Ipv4(a) => a.to_string(),
-        Host::Ipv6(a) => a.to_string(),
-    };
+    let address = s.relay.host().to_string();
     let encryption = match s.encryption {
         Encryption::None => schema::ENCRYPTION_NONE,
         Encryption::Starttls => schema::ENCRYPTION_TLS,

@@ -66,19 +66,11 @@ impl Policy {
     /// disabled must not have a smarthost. Returns the warnings (see
     /// [`Smarthost::warnings`]) when it is valid.
     pub fn validate(&self) -> Result<Vec<String>, Error> {
-        if self.server.is_some() && !self.features.server.enabled {
-            return Err(Error::FeatureDisabled {
-                field: "server".into(),
-                level: "server-level",
-                setting: "features.server.enabled",
-            });
+        if self.server.is_some() {
+            self.server_allowed()?;
         }
-        if let Some(domain) = self.domains.keys().next().filter(|_| !self.features.domain.enabled) {
-            return Err(Error::FeatureDisabled {
-                field: format!("domains.{:?}", domain.as_str()),
-                level: "domain-level",
-                setting: "features.domain.enabled",
-            });
+        if let Some(domain) = self.domains.keys().next() {
+            self.domain_allowed(domain)?;
         }
         Ok(self.warnings())
     }
@@ -95,28 +87,38 @@ impl Policy {
             .collect()
     }
 
+    fn server_allowed(&self) -> Result<(), Error> {
+        if self.features.server.enabled {
+            return Ok(());
+        }
+        Err(Error::FeatureDisabled {
+            field: "server".into(),
+            level: "server-level",
+            setting: "features.server.enabled",
+        })
+    }
+
+    fn domain_allowed(&self, domain: &DomainName) -> Result<(), Error> {
+        if self.features.domain.enabled {
+            return Ok(());
+        }
+        Err(Error::FeatureDisabled {
+            field: format!("domains.{:?}", domain.as_str()),
+            level: "domain-level",
+            setting: "features.domain.enabled",
+        })
+    }
+
     /// Sets the server-wide smarthost, unless the feature settings forbid it.
     pub fn set_server(&mut self, smarthost: Smarthost) -> Result<(), Error> {
-        if !self.features.server.enabled {
-            return Err(Error::FeatureDisabled {
-                field: "server".into(),
-                level: "server-level",
-                setting: "features.server.enabled",
-            });
-        }
+        self.server_allowed()?;
         self.server = Some(smarthost);
         Ok(())
     }
 
     /// Sets a domain's smarthost, unless the feature settings forbid it.
     pub fn set_domain(&mut self, domain: DomainName, smarthost: Smarthost) -> Result<(), Error> {
-        if !self.features.domain.enabled {
-            return Err(Error::FeatureDisabled {
-                field: format!("domains.{:?}", domain.as_str()),
-                level: "domain-level",
-                setting: "features.domain.enabled",
-            });
-        }
+        self.domain_allowed(&domain)?;
         self.domains.insert(domain, smarthost);
         Ok(())
     }
