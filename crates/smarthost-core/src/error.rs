@@ -81,6 +81,78 @@ pub enum Error {
         /// The variable's name.
         var: String,
     },
+    /// An input is larger than its cap (a password source, a policy file).
+    #[error("{field}: {from} is larger than {cap} bytes, the limit for this input")]
+    TooLarge {
+        /// Dotted path of the field.
+        field: String,
+        /// Where the input came from: a path, `environment variable NAME`
+        /// or `standard input`.
+        from: String,
+        /// The cap, in bytes.
+        cap: u64,
+    },
+    /// An input file is a folder, device, FIFO or socket where a regular
+    /// file is expected; refused without reading from it.
+    #[error("{field}: {path} is {kind}, not {expected}")]
+    NotRegularFile {
+        /// Dotted path of the field.
+        field: String,
+        /// The file.
+        path: PathBuf,
+        /// What it is: `a directory`, `a character device`, ...
+        kind: &'static str,
+        /// What is accepted: `a regular file`, `a regular file or a pipe`.
+        expected: &'static str,
+    },
+    /// Standard input could not be read.
+    #[error("{field}: cannot read standard input: {source}")]
+    Stdin {
+        /// Dotted path of the field.
+        field: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A managed path is not a plain file (or folder) and is left alone.
+    #[error("{path}: {reason}; smarthost only reads and replaces regular files it can trust, and changed nothing")]
+    UnsafePath {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (a symbolic link, a FIFO, ...).
+        reason: String,
+    },
+    /// Another smarthost run holds the lock for longer than the wait allows.
+    #[error("another smarthost run is changing this configuration (lock {path} held for more than {waited_secs} s); try again when it ends")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this run waited.
+        waited_secs: u64,
+    },
+    /// The files a plan was made from changed before it was applied.
+    #[error("{path} changed since the plan was made; plan again")]
+    Stale {
+        /// The first managed file found changed.
+        path: PathBuf,
+    },
+    /// A failed or interrupted transaction could not put every file back.
+    #[error("restoring the previous configuration failed for {}: {}; the other files were restored, and the journal {journal} is kept so that the next run tries again", .failed.len(), .failed.join("; "))]
+    RestoreIncomplete {
+        /// The journal that still describes the transaction.
+        journal: PathBuf,
+        /// Each file that could not be restored, with the reason.
+        failed: Vec<String>,
+    },
 }
 
 impl Error {
@@ -103,8 +175,11 @@ impl Error {
             | Error::Missing { field, .. }
             | Error::FeatureDisabled { field, .. }
             | Error::Read { field, .. }
-            | Error::Env { field, .. } => field,
-            Error::PolicySyntax { .. } | Error::Dns { .. } => return self,
+            | Error::Env { field, .. }
+            | Error::TooLarge { field, .. }
+            | Error::NotRegularFile { field, .. }
+            | Error::Stdin { field, .. } => field,
+            _ => return self,
         };
         *field = if field.is_empty() {
             prefix.to_owned()
@@ -122,8 +197,11 @@ impl Error {
             | Error::Missing { field, .. }
             | Error::FeatureDisabled { field, .. }
             | Error::Read { field, .. }
-            | Error::Env { field, .. } => Some(field),
-            Error::PolicySyntax { .. } | Error::Dns { .. } => None,
+            | Error::Env { field, .. }
+            | Error::TooLarge { field, .. }
+            | Error::NotRegularFile { field, .. }
+            | Error::Stdin { field, .. } => Some(field),
+            _ => None,
         }
     }
 }

@@ -73,16 +73,14 @@ impl Features {
             })
     }
 
-    /// Reads a settings file; a missing file means the defaults.
+    /// Reads a settings file (a regular file, capped as a policy file is:
+    /// see [`crate::input::read_policy_file`]); a missing file means the
+    /// defaults.
     pub fn load_settings(path: &Path) -> Result<Features, Error> {
-        match std::fs::read_to_string(path) {
+        match crate::input::read_policy_file("settings", path) {
             Ok(text) => Self::from_settings_toml(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Features::default()),
-            Err(source) => Err(Error::Read {
-                field: "settings".into(),
-                path: path.to_owned(),
-                source,
-            }),
+            Err(Error::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(Features::default()),
+            Err(e) => Err(e),
         }
     }
 }

@@ -21,6 +21,8 @@ mod domain;
 mod encryption;
 mod error;
 mod features;
+pub mod input;
+pub mod peer_text;
 mod plan;
 mod policy;
 mod policy_file;
@@ -29,6 +31,7 @@ mod relay;
 mod smarthost;
 pub mod spf;
 mod text;
+pub mod transaction;
 mod writer;
 
 pub use credentials::{Credentials, Secret, Username, REDACTED};

@@ -29,6 +29,10 @@ pub struct Plan {
     /// What the plan found and keeps or replaces (a takeover report): manual
     /// settings it replaces, settings it leaves alone.
     pub notes: Vec<String>,
+    /// The fingerprint of every managed item the plan was made from; the
+    /// backend refuses to apply the plan when it no longer matches.
+    #[serde(skip)]
+    pub basis: Option<crate::transaction::Basis>,
 }
 
 /// One change.
@@ -196,6 +200,10 @@ pub struct RegistryChange {
     pub name: String,
     /// The value to set; `None` deletes it.
     pub value: Option<RegistryValue>,
+    /// The value the plan expects to replace; `None`: the value is absent.
+    /// The backend refuses the plan when the registry holds anything else.
+    /// A secret prints as [`REDACTED`], as in `value`.
+    pub before: Option<RegistryValue>,
 }
 
 /// A typed registry value. A secret string prints as [`REDACTED`].

@@ -31,6 +31,7 @@ use crate::domain::DomainName;
 use crate::encryption::Encryption;
 use crate::error::Error;
 use crate::features::Features;
+use crate::input;
 use crate::policy::Policy;
 use crate::preset::Preset;
 use crate::smarthost::Smarthost;
@@ -69,29 +70,14 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    /// Reads and validates the secret. `field` names it in errors.
+    /// Reads and validates the secret, at most
+    /// [`MAX_SECRET_BYTES`](crate::input::MAX_SECRET_BYTES) (see
+    /// [`crate::input`]). `field` names it in errors.
     pub fn read(&self, field: &str) -> Result<Secret, Error> {
-        let value = match self {
-            SecretSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                    field: field.to_owned(),
-                    path: path.clone(),
-                    source,
-                })?;
-                strip_newline(text)
-            }
-            SecretSource::Env(var) => std::env::var(var).map_err(|_| Error::Env {
-                field: field.to_owned(),
-                var: var.clone(),
-            })?,
-        };
-        Secret::new(value).map_err(|e| match e {
-            Error::InvalidSecret { reason, .. } => Error::InvalidSecret {
-                field: field.to_owned(),
-                reason,
-            },
-            other => other,
-        })
+        match self {
+            SecretSource::File(path) => input::read_secret_file(field, path),
+            SecretSource::Env(var) => input::read_secret_env(field, var),
+        }
     }
 }
 
@@ -107,14 +93,11 @@ pub fn strip_newline(mut text: String) -> String {
 }
 
 impl Policy {
-    /// Reads a policy file. Relative `password_file` paths are relative to
-    /// the policy file's folder.
+    /// Reads a policy file: a regular file of at most
+    /// [`MAX_POLICY_BYTES`](crate::input::MAX_POLICY_BYTES). Relative
+    /// `password_file` paths are relative to the policy file's folder.
     pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            field: "policy".into(),
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = input::read_policy_file("policy", path)?;
         Policy::from_toml(path, &text)
     }
 

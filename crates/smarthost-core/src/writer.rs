@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::plan::{Change, FileChange, Plan};
 use crate::policy::Policy;
+use crate::transaction::{Recovered, SessionGuard};
 
 /// What [`ConfigWriter::apply`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -44,11 +45,27 @@ pub trait ConfigWriter {
     /// from a state that has changed since is refused.
     fn apply(&self, plan: &Plan) -> Result<Applied, Self::Error>;
 
-    /// Plans and applies in one step.
+    /// Plans and applies in one step, under one hold of the lock.
     fn converge(&self, desired: &Policy) -> Result<(Plan, Applied), Self::Error> {
+        let _held = self.hold()?;
         let plan = self.plan(desired)?;
         let applied = self.apply(&plan)?;
         Ok((plan, applied))
+    }
+
+    /// Takes the backend's lock and keeps it until the guard is dropped, so
+    /// that a read, a plan and an apply see one state that no other run
+    /// changes in between (`read`, `plan` and `apply` take it on their own
+    /// too; holding it makes them one step). `None`: the backend has no lock.
+    fn hold(&self) -> Result<Option<SessionGuard<'_>>, Self::Error> {
+        Ok(None)
+    }
+
+    /// Finds an apply that was interrupted (killed, power lost) and rolls it
+    /// back, so that the configuration is the one before it. Every other
+    /// method does this too; call it first to learn what was recovered.
+    fn recover(&self) -> Result<Option<Recovered>, Self::Error> {
+        Ok(None)
     }
 }
 

@@ -21,6 +21,7 @@ use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 
 use crate::encryption::Encryption;
+use crate::peer_text::Redactor;
 use crate::smarthost::Smarthost;
 
 pub use many::{check_many, Checked};
@@ -145,6 +146,26 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The failure with every text that may come from the server (or from
+    /// what it made a library say) sanitized by `redactor`.
+    pub(crate) fn sanitized(self, redactor: &Redactor) -> Failure {
+        let text = |s: String| redactor.sanitize(&s);
+        let list = |v: Vec<String>| v.into_iter().map(|s| redactor.sanitize(&s)).collect();
+        match self {
+            Failure::Resolve(s) => Failure::Resolve(text(s)),
+            Failure::Io(s) => Failure::Io(text(s)),
+            Failure::NotSmtp(s) => Failure::NotSmtp(text(s)),
+            Failure::Handshake(s) => Failure::Handshake(text(s)),
+            Failure::CertificateExpired(s) => Failure::CertificateExpired(text(s)),
+            Failure::CertificateWrongName(v) => Failure::CertificateWrongName(list(v)),
+            Failure::Certificate(s) => Failure::Certificate(text(s)),
+            Failure::NoMechanism(v) => Failure::NoMechanism(list(v)),
+            Failure::AuthRejected(code, s) => Failure::AuthRejected(code, text(s)),
+            Failure::Unexpected(code, s) => Failure::Unexpected(code, text(s)),
+            other => other,
+        }
+    }
+
     /// Whether trying again later may succeed (timeouts, 4xx replies, I/O).
     pub fn is_transient(&self) -> bool {
         match self {

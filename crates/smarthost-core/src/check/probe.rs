@@ -18,6 +18,7 @@ use super::smtp::{read_reply, send, Reply};
 use super::tls::{describe, Recording};
 use super::{CheckOptions, CheckReport, Failure, Step, StepName, StepStatus};
 use crate::encryption::Encryption;
+use crate::peer_text::Redactor;
 use crate::preset::Provider;
 use crate::relay::Host;
 use crate::smarthost::Smarthost;
@@ -61,11 +62,16 @@ type Tls = BufReader<tokio_rustls::client::TlsStream<Recorder<TcpStream>>>;
 /// Runs every step; the report ends at the first failure.
 pub async fn check(smarthost: &Smarthost, options: &CheckOptions) -> super::CheckReport {
     let mut report = CheckReport::new(smarthost);
+    let redactor = match &smarthost.credentials {
+        Some(credentials) => Redactor::new().with_credentials(credentials),
+        None => Redactor::new(),
+    };
     let mut run = Run {
         smarthost,
         options,
         report: &mut report,
         first: Arc::new(Mutex::new(Vec::new())),
+        redactor,
     };
     let done = run.all().await.is_ok();
     report.ok = done && report.steps.iter().all(|s| s.status == StepStatus::Ok);
@@ -77,6 +83,9 @@ struct Run<'a> {
     options: &'a CheckOptions,
     report: &'a mut CheckReport,
     first: Arc<Mutex<Vec<u8>>>,
+    /// Makes the server's text safe for the report: the credentials and
+    /// their AUTH encodings redacted, controls escaped, length capped.
+    redactor: Redactor,
 }
 
 /// A step failed; it is already in the report.
@@ -106,6 +115,7 @@ impl<'a> Run<'a> {
         let duration_ms = start.elapsed().as_millis() as u64;
         match outcome {
             Ok((value, detail)) => {
+                let detail = self.redactor.sanitize(&detail);
                 let status = StepStatus::Ok;
                 self.report.steps.push(Step {
                     name,
@@ -118,6 +128,7 @@ impl<'a> Run<'a> {
                 Ok(value)
             }
             Err(failure) => {
+                let failure = failure.sanitized(&self.redactor);
                 let advice = self.advice(name, &failure);
                 let detail = format!("failed after {duration_ms} ms");
                 let status = StepStatus::Failed;
@@ -192,12 +203,13 @@ impl<'a> Run<'a> {
         name: StepName,
     ) -> Result<(), Stop> {
         let ehlo = format!("EHLO {}", self.options.ehlo_name);
+        let redactor = self.redactor.clone();
         let extensions = self
             .step(name, async {
                 send(s, &ehlo).await?;
                 let reply = read_reply(s).await?;
                 expect(&reply, 250)?;
-                let extensions: Vec<String> = reply.lines.iter().skip(1).cloned().collect();
+                let extensions: Vec<String> = reply.lines.iter().skip(1).map(|l| redactor.sanitize(l)).collect();
                 let detail = format!("offers {}", extensions.join(", "));
                 Ok((extensions, detail))
             })

@@ -11,6 +11,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Serialize;
 
+use crate::peer_text::sanitize;
+
 /// What the report shows about the TLS session and the certificate.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TlsInfo {
@@ -99,6 +101,9 @@ impl ServerCertVerifier for Recording {
 }
 
 /// Subject, issuer, names and expiry of a DER certificate.
+/// The most certificate names a report lists.
+const MAX_NAMES: usize = 100;
+
 pub(crate) fn describe(der: &[u8]) -> TlsInfo {
     use x509_parser::prelude::*;
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
@@ -130,9 +135,15 @@ pub(crate) fn describe(der: &[u8]) -> TlsInfo {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    // The certificate is the server's text: shown escaped and capped.
+    let more = names.len().saturating_sub(MAX_NAMES);
+    let mut names: Vec<String> = names.iter().take(MAX_NAMES).map(|n| sanitize(n)).collect();
+    if more > 0 {
+        names.push(format!("… [{more} more names]"));
+    }
     TlsInfo {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: sanitize(&cert.subject().to_string()),
+        issuer: sanitize(&cert.issuer().to_string()),
         names,
         not_after: format_utc(not_after),
         days_left: (not_after - now).div_euclid(86_400),

@@ -94,6 +94,26 @@ pub(crate) struct Behaviour {
     pub(crate) stall_in_ehlo: bool,
     /// Wait this long before every reply.
     pub(crate) delay: Duration,
+    /// The AUTH mechanisms offered (default `PLAIN LOGIN`).
+    pub(crate) mechanisms: &'static str,
+    /// How a failed AUTH is answered.
+    pub(crate) auth_reply: AuthReply,
+}
+
+/// The reply to AUTH with wrong credentials (or any credentials, for the
+/// hostile ones).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthReply {
+    /// `535 5.7.8 Authentication credentials invalid`.
+    Normal,
+    /// 535 repeating the AUTH lines received, with a terminal title
+    /// escape sequence, whatever the credentials.
+    Echo,
+    /// A multi-line 535 of 128 lines of 4000 bytes, each repeating the AUTH
+    /// lines received, with escape sequences.
+    EchoHuge,
+    /// One 9 MB reply line.
+    NineMegabytes,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,6 +123,8 @@ pub(crate) enum Banner {
     Huge,
     Endless,
     TlsGarbage,
+    /// A greeting with terminal escape sequences (window title, clear screen).
+    Escapes,
 }
 
 impl Default for Behaviour {
@@ -115,6 +137,8 @@ impl Default for Behaviour {
             banner: Banner::Normal,
             stall_in_ehlo: false,
             delay: Duration::ZERO,
+            mechanisms: "PLAIN LOGIN",
+            auth_reply: AuthReply::Normal,
         }
     }
 }
@@ -173,6 +197,32 @@ async fn say<S: AsyncWrite + Unpin>(s: &mut S, delay: Duration, text: &str) -> s
     s.flush().await
 }
 
+/// Answers an AUTH: 235 when `ok` (and the reply is not a hostile one),
+/// else as `b.auth_reply` says, repeating `received` where it echoes.
+async fn auth_result<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    b: &Behaviour,
+    ok: bool,
+    received: &[&str],
+) -> std::io::Result<()> {
+    let echo = received.join(" | ");
+    let reply = match b.auth_reply {
+        AuthReply::Normal if ok => "235 2.7.0 ok\r\n".to_owned(),
+        AuthReply::Normal => "535 5.7.8 Authentication credentials invalid\r\n".to_owned(),
+        AuthReply::Echo => format!("535 5.7.8 \x1b]0;owned\x07rejected: {echo}\r\n"),
+        AuthReply::EchoHuge => {
+            // Whole echoes only, as long as a line may be (4096 bytes).
+            let unit = format!("\x1b[31m{echo} ");
+            let line = unit.repeat((4000 / unit.len()).max(1));
+            let mut reply = format!("535-{line}\r\n").repeat(127);
+            reply.push_str(&format!("535 {line}\r\n"));
+            reply
+        }
+        AuthReply::NineMegabytes => format!("535 {echo} {}\x1b]0;x\x07\r\n", "A".repeat(9 << 20)),
+    };
+    say(s, b.delay, &reply).await
+}
+
 /// Serves one session; returns the stream when the client asked for STARTTLS.
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: BufReader<S>,
@@ -194,6 +244,14 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 say(&mut s, Duration::ZERO, "220-still greeting\r\n").await?;
             },
             Banner::TlsGarbage => say(&mut s, d, "\x16\x03\x01\x00\x05garbage\r\n").await?,
+            Banner::Escapes => {
+                say(
+                    &mut s,
+                    d,
+                    "220 localhost \x1b]0;pwned title\x07ESMTP \x1b[2J\x1b[31mred\u{9b}0m\r\n",
+                )
+                .await?
+            }
         }
     }
     let mut authed = false;
@@ -214,7 +272,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 lines.push("250-STARTTLS".to_owned());
             }
             if !b.accounts.is_empty() && (tls || b.cert.is_none()) {
-                lines.push("250-AUTH PLAIN LOGIN".to_owned());
+                lines.push(format!("250-AUTH {}", b.mechanisms));
             }
             lines.push("250 8BITMIME".to_owned());
             say(&mut s, d, &(lines.join("\r\n") + "\r\n")).await?;
@@ -232,16 +290,23 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 .collect();
             let ok = parts.len() == 3 && b.accounts.iter().any(|(u, p)| *u == parts[1] && *p == parts[2]);
             authed |= ok;
-            say(
-                &mut s,
-                d,
-                if ok {
-                    "235 2.7.0 ok\r\n"
-                } else {
-                    "535 5.7.8 Authentication credentials invalid\r\n"
-                },
-            )
-            .await?;
+            auth_result(&mut s, b, ok, &[line.trim()]).await?;
+        } else if upper == "AUTH LOGIN" {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            say(&mut s, d, "334 VXNlcm5hbWU6\r\n").await?;
+            let mut user = String::new();
+            s.read_line(&mut user).await?;
+            say(&mut s, d, "334 UGFzc3dvcmQ6\r\n").await?;
+            let mut pass = String::new();
+            s.read_line(&mut pass).await?;
+            let decode = |l: &str| String::from_utf8_lossy(&b64.decode(l.trim()).unwrap_or_default()).into_owned();
+            let ok = b
+                .accounts
+                .iter()
+                .any(|(u, p)| *u == decode(&user) && *p == decode(&pass));
+            authed |= ok;
+            auth_result(&mut s, b, ok, &["AUTH LOGIN", user.trim(), pass.trim()]).await?;
         } else if upper == "QUIT" {
             say(&mut s, d, "221 2.0.0 bye\r\n").await?;
             return Ok(None);
