@@ -33,6 +33,7 @@ fn instance(dir: &Path, main_cf: &str) -> PostfixOptions {
         compile_maps: true,
         check: false,
         reload: Reload::Skip,
+        ..PostfixOptions::render_into("/")
     }
 }
 

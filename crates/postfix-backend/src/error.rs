@@ -29,16 +29,27 @@ pub enum Error {
         reason: String,
     },
     /// A file changed between `plan` and `apply`.
-    #[error("{path} changed since the plan was made; plan again")]
+    #[error("{} changed since the plan was made; plan again", .path.display())]
     Stale {
         /// The file.
         path: PathBuf,
     },
-    /// Another run holds the lock.
-    #[error("another smarthost run is applying changes (lock {path} is held)")]
-    Locked {
-        /// The lock file.
+    /// A folder option cannot be used.
+    #[error("{option}: {path:?}: {reason}")]
+    InvalidPath {
+        /// The option (`config_dir`, `map_dir`).
+        option: String,
+        /// The folder given.
         path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A step before the first replacement failed (staging, compiling a
+    /// table, the journal): no file was changed.
+    #[error("{cause}; nothing was changed, the previous configuration is in place")]
+    NotApplied {
+        /// The failure.
+        cause: Box<Error>,
     },
     /// A command (postmap, postfix check, reload) failed.
     #[error("`{command}` failed: {output}")]
@@ -55,7 +66,7 @@ pub enum Error {
         cause: Box<Error>,
     },
     /// A step of `apply` failed and restoring the previous files failed too.
-    #[error("{cause}; restoring the previous configuration ALSO failed: {restore}; backups are kept next to each file as *.smarthost-backup")]
+    #[error("{cause}; restoring the previous configuration ALSO failed: {restore}")]
     RollbackFailed {
         /// The failure that caused the rollback.
         cause: Box<Error>,
@@ -65,6 +76,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether another run held the lock for longer than this one waited.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Error::Policy(smarthost_core::Error::Locked { .. }))
+    }
+
+    /// Whether the configuration changed since the plan was made.
+    pub fn is_stale(&self) -> bool {
+        matches!(
+            self,
+            Error::Stale { .. } | Error::Policy(smarthost_core::Error::Stale { .. })
+        )
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

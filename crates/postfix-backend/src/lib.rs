@@ -24,16 +24,20 @@ mod cf;
 mod error;
 mod layout;
 mod maps;
+mod paths;
 mod plan;
 mod read;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use smarthost_core::transaction::{self, Recovered, Session, SessionGuard};
 use smarthost_core::{Applied, ConfigWriter, Plan, Policy};
 
 pub use error::Error;
 pub use maps::MapType;
+pub use paths::Paths;
 
 /// How Postfix is told to load a new configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +59,9 @@ pub struct PostfixOptions {
     /// Postfix's configuration folder (`postfix -c`); default
     /// [`schema::DEFAULT_CONFIG_DIR`]. Another one serves a second instance.
     pub config_dir: PathBuf,
-    /// The folder of the lookup tables. Default [`schema::DEFAULT_MAP_DIR`].
+    /// The folder of the lookup tables. Default [`schema::DEFAULT_MAP_DIR`]
+    /// for the default instance; [`PostfixOptions::instance`] puts a second
+    /// instance's tables in its own configuration folder.
     pub map_dir: PathBuf,
     /// The lookup table type.
     pub map_type: MapType,
@@ -65,6 +71,8 @@ pub struct PostfixOptions {
     pub check: bool,
     /// How Postfix loads the new configuration after a change.
     pub reload: Reload,
+    /// How long to wait for another run that holds the lock.
+    pub lock_wait: Duration,
 }
 
 impl PostfixOptions {
@@ -72,9 +80,11 @@ impl PostfixOptions {
     /// tables compiled, `postfix check` (when Postfix is installed) and
     /// `postfix reload` run.
     pub fn live() -> Self {
-        // Whether the binary starts at all tells whether Postfix is installed.
-        let installed = std::process::Command::new("postfix")
-            .arg("-V")
+        // Whether postconf starts at all tells whether Postfix is installed
+        // (`postfix -V` is no option: Postfix exits through its fatal-error
+        // path, which sleeps a second).
+        let installed = std::process::Command::new("postconf")
+            .args(["-d", "-h", "mail_version"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
@@ -101,12 +111,42 @@ impl PostfixOptions {
             compile_maps: false,
             check: false,
             reload: Reload::Skip,
+            lock_wait: transaction::DEFAULT_LOCK_WAIT,
         }
     }
 
+    /// Serves the Postfix instance whose configuration folder is
+    /// `config_dir`. A second instance (any folder but
+    /// [`schema::DEFAULT_CONFIG_DIR`]) keeps its tables in its own folder
+    /// unless the map folder was already chosen, so that it never rewrites
+    /// the default instance's tables.
+    #[must_use]
+    pub fn instance(mut self, config_dir: impl Into<PathBuf>) -> Self {
+        self.config_dir = config_dir.into();
+        if self.map_dir == Path::new(schema::DEFAULT_MAP_DIR)
+            && self.config_dir != Path::new(schema::DEFAULT_CONFIG_DIR)
+        {
+            self.map_dir = self.config_dir.clone();
+        }
+        self
+    }
+
+    /// The validated paths of these options: every folder absolute, inside
+    /// the root, and free of what would break main.cf (whitespace, `,`,
+    /// `=`, `#`, control characters).
+    pub fn paths(&self) -> Result<Paths, Error> {
+        Paths::new(self)
+    }
+
     /// Chooses the map type from `postconf -m` of this configuration (hash,
-    /// else lmdb, else texthash); keeps the current one when postconf fails.
+    /// else lmdb, else texthash); keeps the current one when main.cf is
+    /// missing or postconf fails.
     pub fn detect_map_type(&mut self) {
+        // Without main.cf postconf fails, through a fatal-error path that
+        // sleeps a second: do not ask.
+        if !self.on_disk(&self.config_dir).join(schema::MAIN_CF).is_file() {
+            return;
+        }
         let mut cmd = std::process::Command::new("postconf");
         cmd.args(self.config_args()).arg("-m");
         if let Some(out) = cmd.output().ok().filter(|o| o.status.success()) {
@@ -128,16 +168,13 @@ impl PostfixOptions {
         }
     }
 
-    pub(crate) fn main_cf(&self) -> PathBuf {
-        self.on_disk(&self.config_dir.join(schema::MAIN_CF))
-    }
-
-    pub(crate) fn master_cf(&self) -> PathBuf {
-        self.on_disk(&self.config_dir.join(schema::MASTER_CF))
-    }
-
-    pub(crate) fn map_file(&self, name: &str) -> PathBuf {
-        self.on_disk(&self.map_dir.join(name))
+    /// The command that makes Postfix load a new configuration, if any.
+    pub(crate) fn reload_command(&self) -> Option<Vec<String>> {
+        match &self.reload {
+            Reload::Postfix => Some(self.postfix_command("reload")),
+            Reload::Command(argv) => Some(argv.clone()),
+            Reload::Skip => None,
+        }
     }
 
     /// `postfix [-c DIR] <verb>`.
@@ -161,17 +198,40 @@ impl PostfixOptions {
 #[derive(Clone, Debug)]
 pub struct PostfixWriter {
     options: PostfixOptions,
+    session: Session,
 }
 
 impl PostfixWriter {
     /// A writer with these options.
     pub fn new(options: PostfixOptions) -> Self {
-        PostfixWriter { options }
+        let lock = options.on_disk(&options.config_dir).join(transaction::LOCK_FILE);
+        let session = Session::new(lock, options.lock_wait);
+        PostfixWriter { options, session }
     }
 
     /// The options.
     pub fn options(&self) -> &PostfixOptions {
         &self.options
+    }
+
+    /// Takes the lock and recovers an interrupted apply. For reading, a
+    /// configuration folder that does not exist needs no lock: there is
+    /// nothing to read, and nothing is created.
+    fn enter(&self, writing: bool) -> Result<(Paths, Option<SessionGuard<'_>>, Option<Recovered>), Error> {
+        let paths = self.options.paths()?;
+        if !writing && !paths.config.is_dir() {
+            return Ok((paths, None, None));
+        }
+        paths.ensure_state_dir()?;
+        let guard = self.session.enter()?;
+        let recovered = transaction::recover(&guard, &paths.journal, &[&paths.config, &paths.maps])?;
+        if let Some(r) = &recovered {
+            for argv in &r.after_rollback {
+                // Best effort: the service may not be running.
+                let _ = apply::run_quiet(argv);
+            }
+        }
+        Ok((paths, Some(guard), recovered))
     }
 }
 
@@ -183,14 +243,43 @@ impl ConfigWriter for PostfixWriter {
     }
 
     fn read(&self) -> Result<Policy, Error> {
-        read::read(&self.options)
+        let (paths, _guard, _) = self.enter(false)?;
+        read::read(&self.options, &paths)
     }
 
     fn plan(&self, desired: &Policy) -> Result<Plan, Error> {
-        plan::plan(&self.options, desired)
+        let (paths, _guard, recovered) = self.enter(false)?;
+        let mut plan = plan::plan(&self.options, &paths, desired)?;
+        if let Some(r) = recovered {
+            plan.warnings.insert(0, r.message());
+        }
+        Ok(plan)
     }
 
     fn apply(&self, plan: &Plan) -> Result<Applied, Error> {
-        apply::apply(&self.options, plan)
+        let (paths, guard, _) = self.enter(true)?;
+        let guard = guard.expect("writing always locks");
+        apply::apply(&self.options, &paths, &guard, plan)
+    }
+
+    fn converge(&self, desired: &Policy) -> Result<(Plan, Applied), Error> {
+        let (paths, guard, recovered) = self.enter(true)?;
+        let guard = guard.expect("writing always locks");
+        let mut plan = plan::plan(&self.options, &paths, desired)?;
+        if let Some(r) = recovered {
+            plan.warnings.insert(0, r.message());
+        }
+        let applied = apply::apply(&self.options, &paths, &guard, &plan)?;
+        Ok((plan, applied))
+    }
+
+    fn hold(&self) -> Result<Option<SessionGuard<'_>>, Error> {
+        let (_, guard, _) = self.enter(true)?;
+        Ok(guard)
+    }
+
+    fn recover(&self) -> Result<Option<Recovered>, Error> {
+        let (_, _guard, recovered) = self.enter(false)?;
+        Ok(recovered)
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use smarthost_core::transaction::{safe_fs, Basis};
 use smarthost_core::{Change, CommandRun, FileChange, Plan, Policy};
 
 use crate::cf::{CfFile, Kind};
@@ -10,7 +11,30 @@ use crate::layout::Layout;
 use crate::maps;
 use crate::read::read_optional;
 use crate::schema::*;
-use crate::{PostfixOptions, Reload};
+use crate::{Paths, PostfixOptions};
+
+/// The tables this backend owns, with whether each holds secrets.
+const TABLES: [(&str, bool); 4] = [
+    (SENDER_RELAY_MAP, false),
+    (SECRETS_MAP, true),
+    (TLS_POLICY_MAP, false),
+    (SENDER_TRANSPORT_MAP, false),
+];
+
+/// The fingerprint of every managed file: main.cf, master.cf and the
+/// tables' sources.
+pub(crate) fn basis(options: &PostfixOptions, paths: &Paths) -> Result<Basis, Error> {
+    let _ = options;
+    let mut basis = Basis::new();
+    let files = [paths.main_cf.clone(), paths.master_cf.clone()]
+        .into_iter()
+        .chain(TABLES.iter().map(|(name, _)| paths.table(name)));
+    for path in files {
+        let bytes = safe_fs::read_bytes(&path)?;
+        basis.add(path.display(), bytes.as_deref());
+    }
+    Ok(basis)
+}
 
 const MAP_MODE: u32 = 0o644;
 const SECRET_MODE: u32 = 0o600;
@@ -112,7 +136,21 @@ fn push_file(
     after: Option<String>,
     sensitive: bool,
 ) {
-    if before == after {
+    push_file_forced(plan, path, mode, before, after, sensitive, false);
+}
+
+/// Like `push_file`; `rewrite` also rewrites a file whose content is right
+/// (a wrong mode, a stale compiled table).
+fn push_file_forced(
+    plan: &mut Plan,
+    path: PathBuf,
+    mode: u32,
+    before: Option<String>,
+    after: Option<String>,
+    sensitive: bool,
+    rewrite: bool,
+) {
+    if before == after && !rewrite {
         return;
     }
     let change = if sensitive {
@@ -123,8 +161,47 @@ fn push_file(
     plan.changes.push(Change::File(change));
 }
 
-pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, Error> {
+/// Why a table whose text is right must be written again, if it must: a
+/// secrets table (or its compiled table) readable by others, or a compiled
+/// table that is missing or older than its source.
+fn rewrite_reason(options: &PostfixOptions, path: &Path, sensitive: bool) -> Option<String> {
+    let compiled = options
+        .map_type
+        .compiled_suffix()
+        .filter(|_| options.compile_maps)
+        .map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        });
+    if sensitive {
+        for file in std::iter::once(path.to_owned()).chain(compiled.clone()) {
+            if let Some(mode) = safe_fs::mode_of(&file).filter(|m| m & 0o077 != 0) {
+                return Some(format!(
+                    "{} has mode {mode:04o}; it holds passwords and is rewritten with mode 0600",
+                    file.display()
+                ));
+            }
+        }
+    }
+    let compiled = compiled?;
+    let modified = |p: &Path| std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(path), modified(&compiled)) {
+        (Some(_), None) => Some(format!(
+            "{} is missing; the table is compiled again",
+            compiled.display()
+        )),
+        (Some(source), Some(db)) if db < source => Some(format!(
+            "{} is older than its source; the table is compiled again",
+            compiled.display()
+        )),
+        _ => None,
+    }
+}
+
+pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) -> Result<Plan, Error> {
     let mut plan = Plan::new("postfix");
+    plan.basis = Some(basis(options, paths)?);
     plan.warnings = desired.warnings();
     let layout = Layout::new(desired, options);
     plan.warnings.extend(layout.warnings.iter().cloned());
@@ -138,7 +215,7 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
     ];
     let mut compile = Vec::new();
     for (name, table, sensitive) in tables {
-        let path = options.map_file(name);
+        let path = paths.table(name);
         let before = read_optional(&path)?;
         let after = table.take();
         let mode = if sensitive {
@@ -146,13 +223,20 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
         } else {
             file_mode(&path, MAP_MODE)
         };
-        if before != after && after.is_some() && options.map_type.needs_postmap() {
+        let rewrite = match (&before, &after) {
+            (Some(b), Some(a)) if b == a => rewrite_reason(options, &path, sensitive),
+            _ => None,
+        };
+        if (before != after || rewrite.is_some()) && after.is_some() && options.map_type.needs_postmap() {
             compile.push(path.clone());
         }
-        push_file(&mut plan, path, mode, before, after, sensitive);
+        if let Some(reason) = &rewrite {
+            plan.notes.push(reason.clone());
+        }
+        push_file_forced(&mut plan, path, mode, before, after, sensitive, rewrite.is_some());
     }
 
-    let master_path = options.master_cf();
+    let master_path = paths.master_cf.clone();
     let master_before = read_optional(&master_path)?;
     let master_text = master_before.clone().unwrap_or_default();
     let master_after = edit_master(&master_text, layout.needs_wrapper);
@@ -161,7 +245,7 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
         push_file(&mut plan, master_path, mode, master_before, Some(master_after), false);
     }
 
-    let main_path = options.main_cf();
+    let main_path = paths.main_cf.clone();
     let main_before = read_optional(&main_path)?;
     if main_before.is_none() {
         plan.warnings.push(format!(
@@ -204,12 +288,7 @@ pub(crate) fn plan(options: &PostfixOptions, desired: &Policy) -> Result<Plan, E
             reason: "validate the configuration".into(),
         }));
     }
-    let reload = match &options.reload {
-        Reload::Postfix => Some(options.postfix_command("reload")),
-        Reload::Command(argv) => Some(argv.clone()),
-        Reload::Skip => None,
-    };
-    if let Some(argv) = reload {
+    if let Some(argv) = options.reload_command() {
         plan.changes.push(Change::Command(CommandRun {
             argv,
             reason: "load the new configuration".into(),

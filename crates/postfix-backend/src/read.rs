@@ -9,15 +9,13 @@ use crate::cf::{CfFile, Kind};
 use crate::error::Error;
 use crate::maps::{self, Table};
 use crate::schema::*;
-use crate::PostfixOptions;
+use crate::{Paths, PostfixOptions};
+use smarthost_core::transaction::safe_fs;
 
-/// A file's text; a missing file reads as `None`.
+/// A file's text; a missing file reads as `None`. A symbolic link, FIFO,
+/// device or folder is refused without blocking.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
+    Ok(safe_fs::read_text(path)?)
 }
 
 /// The source files of the tables a parameter names (`hash:/a, texthash:/b`).
@@ -26,7 +24,8 @@ fn table_files(value: &str, options: &PostfixOptions) -> Vec<PathBuf> {
         .split([',', ' ', '\t'])
         .filter_map(|item| item.split_once(':'))
         .filter(|(kind, _)| matches!(*kind, "hash" | "btree" | "lmdb" | "texthash" | "cdb" | "dbm"))
-        .map(|(_, path)| options.on_disk(Path::new(path)))
+        // A path that would lead outside the root is not read.
+        .filter_map(|(_, path)| safe_fs::under_root(&options.root, Path::new(path)).ok())
         .collect()
 }
 
@@ -112,8 +111,8 @@ impl Current {
     }
 }
 
-pub(crate) fn read(options: &PostfixOptions) -> Result<Policy, Error> {
-    let main_path = options.main_cf();
+pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Error> {
+    let main_path = paths.main_cf.clone();
     let main = CfFile::parse(&read_optional(&main_path)?.unwrap_or_default(), Kind::Main);
     let mut current = Current {
         main_path: main_path.clone(),

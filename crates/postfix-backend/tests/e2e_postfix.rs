@@ -145,6 +145,7 @@ impl Instance {
             compile_maps: true,
             check: true,
             reload: Reload::Postfix,
+            ..PostfixOptions::render_into("/")
         })
     }
 
