@@ -4,7 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The policy cannot be expressed in MailEnable, or a value is invalid.
+    /// The policy cannot be expressed in MailEnable, a value is invalid, or
+    /// a step of the core's transaction failed (the lock, a path that is
+    /// not a regular file, a staged write, a restore).
     #[error(transparent)]
     Policy(#[from] smarthost_core::Error),
     /// The registry refused an operation.
@@ -57,6 +59,33 @@ pub enum Error {
     /// A step failed and the previous values were put back.
     #[error("{cause}; the previous values were restored")]
     RolledBack {
+        /// The failure.
+        cause: Box<Error>,
+    },
+    /// The registry value (`key\name`) or the `.reg` file a plan was made
+    /// from changed before it was applied; nothing was written.
+    #[error("{what} changed since the plan was made; nothing was written; plan again")]
+    Stale {
+        /// The first value (`HKEY_LOCAL_MACHINE\...\name`) or file found
+        /// changed.
+        what: String,
+    },
+    /// A step failed and some previous values could not be put back: the
+    /// registry now holds a mix of the old and the new settings.
+    #[error("{cause}; restoring the previous values FAILED for {} value(s): {}; every other value was restored", .failed.len(), .failed.join("; "))]
+    RollbackFailed {
+        /// The failure.
+        cause: Box<Error>,
+        /// Each value (`HKEY_LOCAL_MACHINE\...\name`) that still differs
+        /// from its previous value, with the reason.
+        failed: Vec<String>,
+    },
+    /// Writing the `.reg` file failed before it was replaced: the previous
+    /// file is in place.
+    #[error("{cause}; nothing was changed, {} is as it was", .path.display())]
+    NotApplied {
+        /// The file.
+        path: std::path::PathBuf,
         /// The failure.
         cause: Box<Error>,
     },

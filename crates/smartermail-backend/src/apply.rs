@@ -1,11 +1,13 @@
 //! Carries out a plan against the API: each request is sent, read back and
 //! compared, and undone in reverse order when a later one fails. Or, when
-//! rendering, the requests are written as JSON files.
+//! rendering, the requests are written as JSON files, through smarthost-core's
+//! transaction ([`Render`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use smarthost_core::transaction::{self, safe_fs, Basis, Lock, Recovered, Session, SessionGuard, Transaction};
 use smarthost_core::{Applied, Change, Plan};
 
 use crate::client::Client;
@@ -233,34 +235,163 @@ pub(crate) fn apply(client: &Client, plan: &Plan, before: &State) -> Result<Appl
     })
 }
 
-/// Writes the plan's requests (passwords redacted) as numbered JSON files,
-/// and the resulting state (without passwords) for the next plan.
-pub(crate) fn render(dir: &Path, plan: &Plan, before: &State, after: &State) -> Result<Applied, Error> {
-    let io = |path: &Path, source| Error::Io {
-        path: path.to_owned(),
+/// The render folder (`--root DIR`): `DIR/requests/NNN.json` and
+/// `DIR/state.json`, read and written through smarthost-core's
+/// [`transaction`]: the lock `DIR/.smarthost.lock` is taken before
+/// `state.json` is read, an interrupted render (journal
+/// `DIR/.smarthost-journal`) is rolled back first, and the request files and
+/// `state.json` are replaced together, so that a kill never leaves them out
+/// of step.
+#[derive(Debug)]
+pub(crate) struct Render {
+    dir: PathBuf,
+    session: Session,
+}
+
+/// The mode of files that hold no secret.
+const PUBLIC_MODE: u32 = 0o644;
+/// The mode of a `state.json` that keeps a password.
+const SECRET_MODE: u32 = 0o600;
+
+impl Render {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        let session = Session::new(dir.join(transaction::LOCK_FILE), transaction::DEFAULT_LOCK_WAIT);
+        Render { dir, session }
+    }
+
+    /// `DIR/state.json`.
+    pub(crate) fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    fn requests(&self) -> PathBuf {
+        self.dir.join(REQUESTS_DIR)
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.dir.join(transaction::JOURNAL_FILE)
+    }
+
+    /// Takes the lock and rolls back an interrupted render. For reading, a
+    /// folder that does not exist needs no lock: there is nothing to read,
+    /// and nothing is created.
+    pub(crate) fn enter(&self, writing: bool) -> Result<(Option<SessionGuard<'_>>, Option<Recovered>), Error> {
+        if !writing && !self.dir.is_dir() {
+            return Ok((None, None));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let guard = self.session.enter()?;
+        let requests = self.requests();
+        let recovered = transaction::recover(&guard, &self.journal(), &[&self.dir, &requests])?;
+        Ok((Some(guard), recovered))
+    }
+
+    /// The state of the last render and the bytes of `state.json`.
+    pub(crate) fn load(&self) -> Result<(State, Option<Vec<u8>>), Error> {
+        State::load(&self.state_path())
+    }
+
+    /// What a plan made from these bytes of `state.json` is based on.
+    pub(crate) fn basis(&self, bytes: Option<&[u8]>) -> Basis {
+        let mut basis = Basis::new();
+        basis.add(self.state_path().display(), bytes);
+        basis
+    }
+
+    /// Renders `plan` under `lock`: refuses it when `state.json` changed
+    /// since it was made, then writes the plan's requests (passwords
+    /// redacted) as numbered JSON files, removes the request files of an
+    /// earlier render, and writes the resulting state (without passwords)
+    /// for the next plan; all of it as one transaction.
+    pub(crate) fn apply(&self, lock: &Lock, plan: &Plan) -> Result<Applied, Error> {
+        let (before, bytes) = self.load()?;
+        if let Some(basis) = &plan.basis {
+            if basis.first_difference(&self.basis(bytes.as_deref())).is_some() {
+                return Err(Error::Policy(smarthost_core::Error::Stale {
+                    path: self.state_path(),
+                }));
+            }
+        }
+        let after = before.after(plan);
+        let requests = self.requests();
+        let mut files = Vec::new();
+        for (n, change) in plan.changes.iter().enumerate() {
+            let Change::Api(request) = change else { continue };
+            let text = serde_json::to_string_pretty(
+                &json!({"method": request.method, "path": request.path, "body": request.redacted_body()}),
+            )
+            .unwrap_or_default();
+            files.push((requests.join(format!("{:03}.json", n + 1)), text + "\n"));
+        }
+        if files.is_empty() && before == after {
+            return Ok(Applied::default());
+        }
+        let mut tx = Transaction::new(lock, &self.journal());
+        if !files.is_empty() {
+            safe_fs::ensure_dir(&self.dir, &requests)?;
+            for old in request_files(&requests)? {
+                if !files.iter().any(|(path, _)| path == &old) {
+                    tx.remove(&old, false)?;
+                }
+            }
+            for (path, text) in &files {
+                tx.write(path, text.as_bytes(), PUBLIC_MODE, false)?;
+            }
+        }
+        if before != after {
+            let text = serde_json::to_string_pretty(&after).unwrap_or_default() + "\n";
+            let mode = if after.holds_password() {
+                SECRET_MODE
+            } else {
+                PUBLIC_MODE
+            };
+            let secret = before.holds_password() || after.holds_password();
+            tx.write(&self.state_path(), text.as_bytes(), mode, secret)?;
+        }
+        let backups = tx.commit(Vec::new())?.finish()?;
+        // The request files' backups are of no use once the render is
+        // final; only state.json's is kept, for a manual rollback.
+        let mut kept = Vec::new();
+        for backup in backups {
+            if backup.parent() == Some(requests.as_path()) {
+                std::fs::remove_file(&backup).map_err(|source| Error::Io { path: backup, source })?;
+            } else {
+                kept.push(backup);
+            }
+        }
+        Ok(Applied {
+            changed: !files.is_empty(),
+            backups: kept,
+            ran: files.into_iter().map(|(path, _)| path.display().to_string()).collect(),
+        })
+    }
+}
+
+/// The state file of a render folder.
+const STATE_FILE: &str = "state.json";
+/// The folder of the request files.
+const REQUESTS_DIR: &str = "requests";
+
+/// The request files (`NNN.json`) of an earlier render.
+fn request_files(requests: &Path) -> Result<Vec<PathBuf>, Error> {
+    let io = |source| Error::Io {
+        path: requests.to_owned(),
         source,
     };
-    let requests = dir.join("requests");
-    std::fs::create_dir_all(&requests).map_err(|e| io(&requests, e))?;
-    let mut written = Vec::new();
-    for (n, change) in plan.changes.iter().enumerate() {
-        let Change::Api(request) = change else { continue };
-        let path = requests.join(format!("{:03}.json", n + 1));
-        let text = serde_json::to_string_pretty(
-            &json!({"method": request.method, "path": request.path, "body": request.redacted_body()}),
-        )
-        .unwrap_or_default();
-        std::fs::write(&path, text + "\n").map_err(|e| io(&path, e))?;
-        written.push(path.display().to_string());
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(requests).map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
+        let name = name.to_string_lossy();
+        if name
+            .strip_suffix(".json")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            out.push(requests.join(&*name));
+        }
     }
-    if before != after {
-        let path = dir.join("state.json");
-        let text = serde_json::to_string_pretty(after).unwrap_or_default();
-        std::fs::write(&path, text + "\n").map_err(|e| io(&path, e))?;
-    }
-    Ok(Applied {
-        changed: !written.is_empty(),
-        backups: Vec::new(),
-        ran: written,
-    })
+    out.sort();
+    Ok(out)
 }

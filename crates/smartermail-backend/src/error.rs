@@ -18,6 +18,43 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// The writer call did not finish within its time (all its requests
+    /// together).
+    #[error("{method} {path}: SmarterMail did not answer within the {} s allowed for one command", .limit.as_secs_f32())]
+    Deadline {
+        /// HTTP method of the request that ran out of time.
+        method: String,
+        /// API path.
+        path: String,
+        /// The time one command may take.
+        limit: std::time::Duration,
+    },
+    /// A response body was larger than the cap; it was not read further.
+    #[error("{method} {path}: the response is larger than {limit} bytes, the most this client reads; is --url a SmarterMail server?")]
+    ResponseTooLarge {
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// The cap, in bytes.
+        limit: u64,
+    },
+    /// The server answered with a redirect, which is never followed: the
+    /// credentials would go wherever it points.
+    #[error("{method} {path}: the server redirects (HTTP {status}) to {}; redirects are not followed: {}", redirect_target(.to, *.other_host), redirect_fix(*.other_host))]
+    Redirect {
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// The HTTP status.
+        status: u16,
+        /// The other host's name, or the `Location` when on the same host
+        /// (sanitized: it is the server's text).
+        to: String,
+        /// Whether the redirect points to another host.
+        other_host: bool,
+    },
     /// The administrator's credentials were refused.
     #[error("SmarterMail refused the administrator login: {0}")]
     Auth(String),
@@ -72,4 +109,20 @@ pub enum Error {
         /// Why undoing failed.
         undo: Box<Error>,
     },
+}
+
+fn redirect_target(to: &str, other_host: bool) -> String {
+    if other_host {
+        format!("another host, {to}")
+    } else {
+        to.to_owned()
+    }
+}
+
+fn redirect_fix(other_host: bool) -> &'static str {
+    if other_host {
+        "check --url, and never send the administrator's password there"
+    } else {
+        "give the address it redirects to as --url"
+    }
 }

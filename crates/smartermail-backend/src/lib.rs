@@ -23,10 +23,12 @@ mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use smarthost_core::transaction::{Recovered, SessionGuard};
 use smarthost_core::{Applied, Change, ConfigWriter, Plan, Policy, Secret};
 
 pub use error::Error;
 
+use apply::Render;
 use client::Client;
 use state::State;
 
@@ -34,7 +36,7 @@ use state::State;
 #[derive(Debug)]
 enum Target {
     Api(Client),
-    Render(PathBuf),
+    Render(Render),
 }
 
 /// The SmarterMail [`ConfigWriter`].
@@ -45,7 +47,9 @@ pub struct SmartermailWriter {
 
 impl SmartermailWriter {
     /// Talks to the server at `url` (e.g. `https://mail.example.com`) as a
-    /// system administrator. Requests time out after `timeout`.
+    /// system administrator. Each call of [`ConfigWriter::read`], `plan` or
+    /// `apply` must finish within `timeout`, all its requests together.
+    /// Redirects are refused and response bodies capped (4 MiB).
     pub fn connect(url: &str, username: &str, password: Secret, timeout: Duration) -> Self {
         SmartermailWriter {
             target: Target::Api(Client::new(url, username, password, timeout)),
@@ -54,17 +58,27 @@ impl SmartermailWriter {
 
     /// Renders the requests as JSON files into `dir` instead of calling the
     /// API (passwords redacted); `dir/state.json` remembers the result, so
-    /// rendering the same policy again writes nothing.
+    /// rendering the same policy again writes nothing. Every read, plan and
+    /// render takes the folder's lock (`.smarthost.lock`) first and rolls
+    /// back an interrupted render (`.smarthost-journal`); the request files
+    /// and `state.json` are replaced as one transaction, and a plan is
+    /// refused when `state.json` changed since it was made.
     pub fn render_into(dir: impl Into<PathBuf>) -> Self {
         SmartermailWriter {
-            target: Target::Render(dir.into()),
+            target: Target::Render(Render::new(dir.into())),
         }
     }
 
     fn state(&self, domains: &[&str]) -> Result<State, Error> {
         match &self.target {
-            Target::Api(client) => State::fetch(client, domains),
-            Target::Render(dir) => State::load(&dir.join("state.json")),
+            Target::Api(client) => {
+                client.start_command();
+                State::fetch(client, domains)
+            }
+            Target::Render(render) => {
+                let (_guard, _) = render.enter(false)?;
+                Ok(render.load()?.0)
+            }
         }
     }
 }
@@ -92,16 +106,78 @@ impl ConfigWriter for SmartermailWriter {
     }
 
     fn plan(&self, desired: &Policy) -> Result<Plan, Error> {
-        let domains: Vec<&str> = desired.domains.keys().map(|d| d.as_str()).collect();
-        let state = self.state(&domains)?;
-        plan::plan(&state, desired, matches!(self.target, Target::Render(_)))
+        match &self.target {
+            Target::Api(_) => {
+                let domains: Vec<&str> = desired.domains.keys().map(|d| d.as_str()).collect();
+                let state = self.state(&domains)?;
+                plan::plan(&state, desired, false)
+            }
+            Target::Render(render) => {
+                let (_guard, recovered) = render.enter(false)?;
+                render_plan(render, desired, recovered)
+            }
+        }
     }
 
     fn apply(&self, plan: &Plan) -> Result<Applied, Error> {
-        let before = self.state(&plan_domains(plan))?;
         match &self.target {
-            Target::Api(client) => apply::apply(client, plan, &before),
-            Target::Render(dir) => apply::render(dir, plan, &before, &before.after(plan)),
+            Target::Api(client) => {
+                let before = self.state(&plan_domains(plan))?;
+                apply::apply(client, plan, &before)
+            }
+            Target::Render(render) => {
+                let (guard, _) = render.enter(true)?;
+                let guard = guard.expect("writing always locks");
+                render.apply(&guard, plan)
+            }
         }
     }
+
+    /// Plans and applies; when rendering, with the folder's lock held from
+    /// the first read to the end.
+    fn converge(&self, desired: &Policy) -> Result<(Plan, Applied), Error> {
+        match &self.target {
+            Target::Api(_) => {
+                let plan = self.plan(desired)?;
+                let applied = self.apply(&plan)?;
+                Ok((plan, applied))
+            }
+            Target::Render(render) => {
+                let (guard, recovered) = render.enter(true)?;
+                let guard = guard.expect("writing always locks");
+                let plan = render_plan(render, desired, recovered)?;
+                let applied = render.apply(&guard, &plan)?;
+                Ok((plan, applied))
+            }
+        }
+    }
+
+    /// The render folder's lock; the API has none (`None`).
+    fn hold(&self) -> Result<Option<SessionGuard<'_>>, Error> {
+        match &self.target {
+            Target::Api(_) => Ok(None),
+            Target::Render(render) => Ok(render.enter(true)?.0),
+        }
+    }
+
+    /// Rolls back an interrupted render; the API has no journal (`None`).
+    fn recover(&self) -> Result<Option<Recovered>, Error> {
+        match &self.target {
+            Target::Api(_) => Ok(None),
+            Target::Render(render) => Ok(render.enter(false)?.1),
+        }
+    }
+}
+
+/// The plan of a render, from the last render's state, with its basis (the
+/// bytes of `state.json`) and the recovery's message first. The caller
+/// holds the lock (if the folder exists).
+fn render_plan(render: &Render, desired: &Policy, recovered: Option<Recovered>) -> Result<Plan, Error> {
+    let (state, bytes) = render.load()?;
+    let mut plan = plan::plan(&state, desired, true)?;
+    plan.basis = Some(render.basis(bytes.as_deref()));
+    if let Some(r) = recovered {
+        plan.warnings.insert(0, r.message());
+    }
+    Ok(plan)
 }

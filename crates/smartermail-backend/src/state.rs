@@ -81,18 +81,30 @@ impl State {
         Ok(state)
     }
 
-    pub(crate) fn load(path: &Path) -> Result<State, Error> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::Io {
-                path: path.to_owned(),
-                source: std::io::Error::other(e),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(source) => Err(Error::Io {
-                path: path.to_owned(),
-                source,
-            }),
-        }
+    /// The last render's state from `path` (`state.json`): its bytes
+    /// (`None`: absent, an empty state), read without following a symbolic
+    /// link and without blocking on a FIFO; anything but a regular file is
+    /// refused.
+    pub(crate) fn load(path: &Path) -> Result<(State, Option<Vec<u8>>), Error> {
+        let bytes = smarthost_core::transaction::safe_fs::read_bytes(path)?;
+        Ok((State::parse(path, bytes.as_deref())?, bytes))
+    }
+
+    /// The state in a `state.json`'s bytes; `None` is the empty state.
+    pub(crate) fn parse(path: &Path, bytes: Option<&[u8]>) -> Result<State, Error> {
+        let Some(bytes) = bytes else {
+            return Ok(State::default());
+        };
+        serde_json::from_slice(bytes).map_err(|e| Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// Whether a gateway of this state keeps a password (a render never
+    /// writes one, but a hand-made `state.json` may hold one).
+    pub(crate) fn holds_password(&self) -> bool {
+        self.gateways.values().any(|g| !g.password.is_empty())
     }
 
     /// The policy this state expresses. A domain counts only when its

@@ -32,6 +32,17 @@ struct Fake {
     writes: u32,
     log: Vec<String>,
     logins: u32,
+    /// Failure messages repeat what was sent (passwords included), with
+    /// terminal escape sequences.
+    echo: bool,
+    /// Bytes of padding appended to failure messages.
+    padding: usize,
+    /// Answer every request with a 302 to this Location.
+    redirect: Option<String>,
+    /// Wait this long before every answer.
+    delay: Duration,
+    /// Requests received, of any kind.
+    requests: u32,
 }
 
 const KNOWN: &[&str] = &[
@@ -76,10 +87,17 @@ fn handle(fake: &mut Fake, method: &str, path: &str, auth: Option<String>, body:
                 json!({"success": true, "accessToken": token, "role": "SystemAdministrator"}),
             );
         }
-        return (
-            200,
-            json!({"success": false, "message": "Invalid username or password"}),
-        );
+        let message = if fake.echo {
+            format!(
+                "Invalid password \x1b]0;owned\x07'{}' for {}{}",
+                body["password"].as_str().unwrap_or_default(),
+                body["username"].as_str().unwrap_or_default(),
+                "x".repeat(fake.padding)
+            )
+        } else {
+            "Invalid username or password".to_owned()
+        };
+        return (200, json!({"success": false, "message": message}));
     }
     let token = auth.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
     let lifetime = fake.token_lifetime;
@@ -91,7 +109,15 @@ fn handle(fake: &mut Fake, method: &str, path: &str, auth: Option<String>, body:
     if method == "POST" {
         fake.writes += 1;
         if fake.fail_write == Some(fake.writes) {
-            return (200, json!({"success": false, "message": "Internal error (injected)"}));
+            let message = if fake.echo {
+                format!(
+                    "Internal error (injected) \x1b[2J\x1b]0;owned\x07 saving {body} as admin:{ADMIN_PASSWORD}{}",
+                    "x".repeat(fake.padding)
+                )
+            } else {
+                "Internal error (injected)".to_owned()
+            };
+            return (200, json!({"success": false, "message": message}));
         }
     }
     let keep = |g: &Value, drop: &Option<String>| -> Value {
@@ -177,6 +203,17 @@ fn start(setup: impl FnOnce(&mut Fake)) -> Server {
                 .find(|h| h.field.equiv("Authorization"))
                 .map(|h| h.value.to_string());
             let method = request.method().to_string();
+            let (delay, redirect) = {
+                let mut fake = f.lock().unwrap();
+                fake.requests += 1;
+                (fake.delay, fake.redirect.clone())
+            };
+            std::thread::sleep(delay);
+            if let Some(location) = redirect {
+                let header = tiny_http::Header::from_bytes("Location", location.as_bytes()).unwrap();
+                let _ = request.respond(reply(302, json!({})).with_header(header));
+                continue;
+            }
             let (status, value) = handle(&mut f.lock().unwrap(), &method, request.url(), auth, body);
             let _ = request.respond(reply(status, value));
         }
@@ -190,12 +227,7 @@ impl Server {
     }
 
     fn writer_as(&self, password: &str) -> SmartermailWriter {
-        SmartermailWriter::connect(
-            &self.url,
-            "admin",
-            Secret::new(password.to_owned()).unwrap(),
-            Duration::from_secs(5),
-        )
+        writer_for(&self.url, password, Duration::from_secs(5))
     }
 
     fn writes(&self) -> Vec<String> {
@@ -212,6 +244,10 @@ impl Server {
     fn gateways(&self) -> Vec<Value> {
         self.fake.lock().unwrap().gateways.values().cloned().collect()
     }
+}
+
+fn writer_for(url: &str, password: &str, timeout: Duration) -> SmartermailWriter {
+    SmartermailWriter::connect(url, "admin", Secret::new(password.to_owned()).unwrap(), timeout)
 }
 
 fn relay(text: &str, encryption: Encryption, user: Option<&str>) -> Smarthost {
@@ -431,4 +467,196 @@ fn rendering_writes_request_files_once() {
         "rendering the same policy again writes nothing"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The text of an error and all its causes.
+fn full_text(err: &Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// Standard base64, padded: what a server might echo.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_test_base64_is_right() {
+    assert_eq!(base64(b"admin-Secret-42"), "YWRtaW4tU2VjcmV0LTQy");
+    assert_eq!(base64(b"ab"), "YWI=");
+    assert_eq!(base64(b"a"), "YQ==");
+}
+
+/// What a hostile server's text must not bring along: the passwords in any
+/// form the client sent them, raw control characters, megabytes.
+fn assert_peer_text_safe(text: &str) {
+    assert_no_secret(text);
+    for secret in [ADMIN_PASSWORD, RELAY_PASSWORD] {
+        let encoded = base64(secret.as_bytes());
+        assert!(
+            !text.contains(encoded.trim_end_matches('=')),
+            "encoded secret leaked: {text}"
+        );
+    }
+    assert!(!text.chars().any(char::is_control), "control character in {text:?}");
+    assert!(text.len() < 4000, "{} bytes: {text:.300}", text.len());
+}
+
+#[test]
+fn a_login_error_that_echoes_the_admin_password_is_redacted() {
+    let server = start(|fake| {
+        fake.echo = true;
+        fake.padding = 1 << 20;
+    });
+    let err = server.writer_as("wrong-Admin-pass-99").plan(&both()).unwrap_err();
+    let text = full_text(&err);
+    assert!(matches!(err, Error::Auth(_)), "{text:.300}");
+    assert!(
+        text.contains(r"Invalid password \x1b]0;owned\x07'<redacted>' for admin"),
+        "{text:.300}"
+    );
+    assert!(text.contains(" more bytes]"), "a 1 MB message is cut: {text:.300}");
+    assert!(!text.contains("wrong-Admin-pass-99"), "{text}");
+    assert_peer_text_safe(&text);
+}
+
+#[test]
+fn a_write_error_that_echoes_the_passwords_is_redacted() {
+    let server = start(|fake| {
+        fake.echo = true;
+        fake.fail_write = Some(1);
+    });
+    let err = server.writer().converge(&both()).unwrap_err();
+    let text = full_text(&err);
+    assert!(text.contains("Internal error (injected) \\x1b[2J"), "{text}");
+    assert!(text.contains("as admin:<redacted>"), "{text}");
+    assert!(
+        text.contains(r#""password":"<redacted>""#),
+        "the gateway password: {text}"
+    );
+    assert_peer_text_safe(&text);
+}
+
+#[test]
+fn a_redirect_to_another_host_is_refused() {
+    let server = start(|fake| fake.redirect = Some("http://evil.example:8080/api/v1/auth/authenticate-user".into()));
+    let err = server.writer().plan(&both()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Redirect { status: 302, other_host: true, to, .. } if to == "evil.example"),
+        "{text}"
+    );
+    assert!(text.contains("to another host, evil.example"), "{text}");
+    assert_eq!(server.fake.lock().unwrap().requests, 1, "the redirect was not followed");
+    assert_no_secret(&text);
+}
+
+#[test]
+fn a_redirect_on_the_same_host_is_not_followed_either() {
+    let server = start(|fake| fake.redirect = Some("/smartermail/api/v1/auth/authenticate-user".into()));
+    let err = server.writer().plan(&both()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Redirect { other_host: false, to, .. } if to.starts_with("/smartermail/")),
+        "{err}"
+    );
+    assert_eq!(server.fake.lock().unwrap().requests, 1);
+}
+
+/// A server on 127.0.0.1 that runs `serve` for each connection.
+fn raw_server(serve: fn(std::net::TcpStream)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    url
+}
+
+/// Reads the request head, so the client is waiting for the answer.
+fn read_head(stream: &mut std::net::TcpStream) {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+}
+
+#[test]
+fn an_endless_body_is_capped() {
+    let url = raw_server(|mut stream| {
+        use std::io::Write as _;
+        read_head(&mut stream);
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let chunk = format!("1000\r\n{}\r\n", " ".repeat(0x1000));
+        if stream.write_all(head.as_bytes()).is_ok() {
+            while stream.write_all(chunk.as_bytes()).is_ok() {}
+        }
+    });
+    let start = std::time::Instant::now();
+    let err = writer_for(&url, ADMIN_PASSWORD, Duration::from_secs(20))
+        .plan(&both())
+        .unwrap_err();
+    assert!(matches!(err, Error::ResponseTooLarge { limit: 4194304, .. }), "{err}");
+    assert!(err.to_string().contains("larger than 4194304 bytes"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(15), "{:?}", start.elapsed());
+}
+
+#[test]
+fn a_server_that_never_answers_ends_by_the_deadline() {
+    let url = raw_server(|mut stream| {
+        read_head(&mut stream);
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let start = std::time::Instant::now();
+    let err = writer_for(&url, ADMIN_PASSWORD, Duration::from_secs(1))
+        .plan(&both())
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(matches!(err, Error::Deadline { .. }), "{err}");
+    assert!(
+        err.to_string().contains("within the 1 s allowed for one command"),
+        "{err}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn all_requests_of_one_call_share_the_deadline() {
+    // plan: login, gateways, 2 domain settings = 4 answers of 300 ms each,
+    // every one well within 1 s, together not.
+    let server = start(|fake| fake.delay = Duration::from_millis(300));
+    let writer = writer_for(&server.url, ADMIN_PASSWORD, Duration::from_secs(1));
+    let start = std::time::Instant::now();
+    let err = writer.plan(&both()).unwrap_err();
+    assert!(matches!(err, Error::Deadline { .. }), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    // The next call has its own deadline: reading (the gateways, logged in
+    // already or not) fits.
+    assert_eq!(writer.read().unwrap(), Policy::default());
 }

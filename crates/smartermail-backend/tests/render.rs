@@ -1,0 +1,306 @@
+//! The render mode (`--root DIR`) as a transaction: the lock, the journal
+//! and its recovery, stale plans, and hostile files at `state.json`.
+#![cfg(unix)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use smartermail_backend::{Error, SmartermailWriter};
+use smarthost_core::transaction::{Lock, Transaction, JOURNAL_FILE, LOCK_FILE};
+use smarthost_core::{
+    ConfigWriter, Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username,
+};
+
+const PASSWORD: &str = "render-Secret-91b";
+
+/// A folder removed when the test ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "smartermail-tx-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn relay(text: &str, user: Option<&str>) -> Smarthost {
+    let s = Smarthost::new(RelayHost::parse(text).unwrap()).with_encryption(Encryption::Starttls);
+    match user {
+        Some(u) => s.with_credentials(Credentials::new(
+            Username::new(u).unwrap(),
+            Secret::new(PASSWORD.to_owned()).unwrap(),
+        )),
+        None => s,
+    }
+}
+
+fn policy(server: Option<Smarthost>, domains: &[(&str, Smarthost)]) -> Policy {
+    Policy {
+        server,
+        domains: domains
+            .iter()
+            .map(|(d, s)| (d.parse::<DomainName>().unwrap(), s.clone()))
+            .collect(),
+        ..Policy::default()
+    }
+}
+
+/// Server and two domains: 3 gateways and 2 links.
+fn both() -> Policy {
+    policy(
+        Some(relay("[smtp.sendgrid.net]:587", Some("apikey"))),
+        &[
+            (
+                "a.example",
+                relay("[smtp.eu.mailgun.org]:587", Some("postmaster@mg.a.example")),
+            ),
+            ("b.example", relay("[192.0.2.25]:25", None)),
+        ],
+    )
+}
+
+fn server_only(port: u16) -> Policy {
+    policy(Some(relay(&format!("[relay.example]:{port}"), None)), &[])
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn requests_and_state_are_replaced_together() {
+    let dir = TempDir::new("together");
+    let writer = SmartermailWriter::render_into(dir.path());
+    let (_, applied) = writer.converge(&both()).unwrap();
+    assert_eq!(applied.ran.len(), 5);
+    assert_eq!(
+        names(&dir.path().join("requests")),
+        ["001.json", "002.json", "003.json", "004.json", "005.json"]
+    );
+    for name in names(&dir.path().join("requests")) {
+        let path = dir.path().join("requests").join(&name);
+        assert_eq!(mode(&path), 0o644, "{name} holds no secret");
+        assert!(!read(&path).contains(PASSWORD), "{name}");
+    }
+    assert_eq!(mode(&dir.path().join("state.json")), 0o644);
+    assert!(!read(&dir.path().join("state.json")).contains(PASSWORD));
+
+    // A smaller render replaces the requests: none of the earlier render
+    // stays next to them, and no backup of them either.
+    let smaller = policy(Some(relay("[smtp.sendgrid.net]:587", Some("apikey"))), &[]);
+    let (plan, applied) = writer.converge(&smaller).unwrap();
+    assert_eq!(plan.changes.len(), 4, "two unlinks, two deletes: {}", plan.render());
+    assert_eq!(applied.ran.len(), 4);
+    assert_eq!(
+        names(&dir.path().join("requests")),
+        ["001.json", "002.json", "003.json", "004.json"]
+    );
+    assert!(read(&dir.path().join("requests/004.json")).contains("gateway-delete"));
+    assert!(writer.plan(&smaller).unwrap().is_empty());
+    assert_eq!(
+        names(dir.path()),
+        [
+            ".smarthost.lock",
+            "requests",
+            "state.json",
+            "state.json.smarthost-backup"
+        ],
+        "no journal, no staging folder"
+    );
+}
+
+#[test]
+fn a_stale_state_is_refused_and_nothing_is_written() {
+    let dir = TempDir::new("stale");
+    let writer = SmartermailWriter::render_into(dir.path());
+    writer.converge(&server_only(587)).unwrap();
+    let plan = writer.plan(&both()).unwrap();
+
+    // Another run renders meanwhile.
+    SmartermailWriter::render_into(dir.path())
+        .converge(&server_only(2525))
+        .unwrap();
+    let state = read(&dir.path().join("state.json"));
+    let requests = names(&dir.path().join("requests"));
+    let first = read(&dir.path().join("requests/001.json"));
+
+    let err = writer.apply(&plan).unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(smarthost_core::Error::Stale { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("state.json"), "{err}");
+    assert_eq!(read(&dir.path().join("state.json")), state);
+    assert_eq!(names(&dir.path().join("requests")), requests);
+    assert_eq!(read(&dir.path().join("requests/001.json")), first);
+
+    // A plan made now applies.
+    writer.converge(&both()).unwrap();
+    assert!(writer.plan(&both()).unwrap().is_empty());
+}
+
+/// Runs `f` on another thread; fails the test if it does not end in 10 s.
+fn within_10s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[test]
+fn a_symlink_or_fifo_at_state_json_is_refused_without_hanging() {
+    for kind in ["symlink", "fifo"] {
+        let dir = TempDir::new(kind);
+        let outside = TempDir::new("outside");
+        let state = dir.path().join("state.json");
+        match kind {
+            "symlink" => {
+                std::fs::write(outside.path().join("real.json"), "{\"gateways\": {}, \"links\": {}}").unwrap();
+                std::os::unix::fs::symlink(outside.path().join("real.json"), &state).unwrap()
+            }
+            _ => assert!(std::process::Command::new("mkfifo")
+                .arg(&state)
+                .status()
+                .unwrap()
+                .success()),
+        }
+        let dir_path = dir.path().to_owned();
+        let errors = within_10s(kind, move || {
+            let writer = SmartermailWriter::render_into(&dir_path);
+            let plan = SmartermailWriter::render_into(dir_path.join("elsewhere"))
+                .plan(&both())
+                .unwrap();
+            vec![
+                writer.read().unwrap_err().to_string(),
+                writer.plan(&both()).unwrap_err().to_string(),
+                writer.converge(&both()).unwrap_err().to_string(),
+                writer.apply(&plan).unwrap_err().to_string(),
+            ]
+        });
+        let word = if kind == "symlink" { "symbolic link" } else { "FIFO" };
+        for e in &errors {
+            assert!(e.contains(word) && e.contains("state.json"), "{kind}: {e}");
+        }
+        let outside_names: Vec<String> = names(outside.path());
+        assert!(
+            outside_names.len() <= 1,
+            "{kind}: nothing written outside: {outside_names:?}"
+        );
+        if kind == "symlink" {
+            assert_eq!(
+                read(&outside.path().join("real.json")),
+                "{\"gateways\": {}, \"links\": {}}"
+            );
+        }
+        assert_eq!(names(dir.path()), [".smarthost.lock", "state.json"], "{kind}");
+    }
+}
+
+#[test]
+fn an_interrupted_render_is_rolled_back_by_the_next_command() {
+    let dir = TempDir::new("recover");
+    let writer = SmartermailWriter::render_into(dir.path());
+    writer.converge(&both()).unwrap();
+    let state = read(&dir.path().join("state.json"));
+    let first = read(&dir.path().join("requests/001.json"));
+
+    // A run killed after its commit, before it confirmed.
+    {
+        let lock = Lock::acquire(&dir.path().join(LOCK_FILE), Duration::ZERO).unwrap();
+        let mut tx = Transaction::new(&lock, &dir.path().join(JOURNAL_FILE));
+        tx.write(&dir.path().join("requests/001.json"), b"{}", 0o644, false)
+            .unwrap();
+        tx.write(&dir.path().join("requests/009.json"), b"{}", 0o644, false)
+            .unwrap();
+        tx.write(
+            &dir.path().join("state.json"),
+            b"{\"gateways\": {}, \"links\": {}}",
+            0o644,
+            false,
+        )
+        .unwrap();
+        std::mem::forget(tx.commit(Vec::new()).unwrap());
+    }
+    let plan = writer.plan(&both()).unwrap();
+    assert!(
+        plan.warnings[0].contains("recovered an interrupted apply"),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(plan.is_empty(), "{}", plan.render());
+    assert_eq!(read(&dir.path().join("state.json")), state);
+    assert_eq!(read(&dir.path().join("requests/001.json")), first);
+    assert!(!dir.path().join("requests/009.json").exists());
+    assert!(!dir.path().join(JOURNAL_FILE).exists());
+}
+
+#[test]
+fn parallel_renders_leave_one_consistent_result() {
+    let dir = TempDir::new("race");
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12u16)
+            .map(|i| {
+                let dir = dir.path().to_owned();
+                s.spawn(
+                    move || match SmartermailWriter::render_into(&dir).converge(&server_only(2000 + i)) {
+                        Ok(_) => true,
+                        Err(Error::Policy(
+                            smarthost_core::Error::Locked { .. } | smarthost_core::Error::Stale { .. },
+                        )) => false,
+                        Err(e) => panic!("unexpected error: {e}"),
+                    },
+                )
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results.iter().any(|ok| *ok));
+    let writer = SmartermailWriter::render_into(dir.path());
+    let current: Vec<u16> = (0..12u16)
+        .filter(|i| writer.plan(&server_only(2000 + i)).unwrap().is_empty())
+        .collect();
+    assert_eq!(current.len(), 1, "state.json is exactly one of the renders");
+    let port = (2000 + current[0]).to_string();
+    let requests: String = names(&dir.path().join("requests"))
+        .iter()
+        .map(|n| read(&dir.path().join("requests").join(n)))
+        .collect();
+    assert!(
+        requests.contains(&port),
+        "the requests are those of the same render: {requests}"
+    );
+}
