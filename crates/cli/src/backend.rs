@@ -7,6 +7,7 @@ use std::time::Duration;
 use mailenable_backend::MailEnableWriter;
 use postfix_backend::{PostfixOptions, PostfixWriter, Reload};
 use smartermail_backend::SmartermailWriter;
+use smarthost_core::transaction::{Recovered, SessionGuard};
 use smarthost_core::{Applied, ConfigWriter, Features, Plan, Policy, SecretSource};
 
 use crate::args::{BackendName, Cli};
@@ -17,9 +18,17 @@ pub(crate) trait Backend {
     fn read(&self) -> Result<Policy, CliError>;
     fn plan(&self, desired: &Policy) -> Result<Plan, CliError>;
     fn apply(&self, plan: &Plan) -> Result<Applied, CliError>;
+    fn hold(&self) -> Result<Option<SessionGuard<'_>>, CliError>;
+    fn recover(&self) -> Result<Option<Recovered>, CliError>;
 }
 
 impl<W: ConfigWriter> Backend for W {
+    fn hold(&self) -> Result<Option<SessionGuard<'_>>, CliError> {
+        ConfigWriter::hold(self).map_err(|e| CliError::Backend(Box::new(e)))
+    }
+    fn recover(&self) -> Result<Option<Recovered>, CliError> {
+        ConfigWriter::recover(self).map_err(|e| CliError::Backend(Box::new(e)))
+    }
     fn read(&self) -> Result<Policy, CliError> {
         ConfigWriter::read(self).map_err(|e| CliError::Backend(Box::new(e)))
     }
@@ -31,8 +40,17 @@ impl<W: ConfigWriter> Backend for W {
     }
 }
 
-/// The backend the command line asks for.
+/// The backend the command line asks for, after it recovered an
+/// interrupted apply (said on stderr).
 pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
+    let backend = writer(cli)?;
+    if let Some(recovered) = backend.recover()? {
+        eprintln!("smarthost: {}", recovered.message());
+    }
+    Ok(backend)
+}
+
+fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
     match cli.backend {
         BackendName::Postfix => {
             let mut options = match &cli.root {
@@ -46,10 +64,18 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
                 options.map_dir = absolute("--map-dir", dir)?;
             }
             if let Some(dir) = &cli.config_dir {
-                options.config_dir = absolute("--config-dir", dir)?;
+                options = options.instance(absolute("--config-dir", dir)?);
                 if cli.root.is_none() && cli.map_type.is_none() {
                     options.detect_map_type();
                 }
+            }
+            match options.paths() {
+                Err(postfix_backend::Error::InvalidPath { option, path, reason }) => {
+                    let option = option.replace('_', "-");
+                    return Err(CliError::Usage(format!("--{option}: {path:?}: {reason}")));
+                }
+                Err(e) => return Err(CliError::Backend(Box::new(e))),
+                Ok(_) => {}
             }
             if cli.no_reload {
                 options.reload = Reload::Skip;

@@ -1,7 +1,5 @@
 //! One function per command.
 
-use std::io::BufRead;
-
 use smarthost_core::{Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username};
 
 use crate::args::{ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, ServerCommand, SetArgs};
@@ -25,7 +23,9 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
         }
         Command::Apply { dry_run } => {
             let desired = policy_file(cli)?;
-            converge(cli, &*backend::open(cli)?, &desired, *dry_run)
+            let backend = backend::open(cli)?;
+            let _held = backend.hold()?;
+            converge(cli, &*backend, &desired, *dry_run)
         }
         Command::List => {
             let policy = backend::open(cli)?.read()?;
@@ -58,9 +58,11 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
             output::route(sender, &route, cli.json);
             Ok(0)
         }
-        Command::Server(ServerCommand::Set(set)) => change(cli, &set.change, |policy| {
-            policy.set_server(smarthost(set)?).map_err(Into::into)
-        }),
+        Command::Server(ServerCommand::Set(set)) => {
+            // Input is validated before anything is locked or read.
+            let new = smarthost(set)?;
+            change(cli, &set.change, |policy| policy.set_server(new).map_err(Into::into))
+        }
         Command::Server(ServerCommand::Disable(args)) => change(cli, args, |policy| {
             policy.server = None;
             Ok(())
@@ -72,13 +74,15 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
                 policy.set_domain(domain, new).map_err(Into::into)
             })
         }
-        Command::Domain(DomainCommand::Disable { domain, change: args }) => change(cli, args, |policy| {
+        Command::Domain(DomainCommand::Disable { domain, change: args }) => {
             let domain = DomainName::parse(domain)?;
-            if policy.domains.remove(&domain).is_none() {
-                return Err(CliError::Usage(format!("domain {domain} has no smarthost to disable")));
-            }
-            Ok(())
-        }),
+            change(cli, args, |policy| {
+                if policy.domains.remove(&domain).is_none() {
+                    return Err(CliError::Usage(format!("domain {domain} has no smarthost to disable")));
+                }
+                Ok(())
+            })
+        }
     }
 }
 
@@ -104,6 +108,9 @@ fn change(
 ) -> Result<u8, CliError> {
     let features = backend::settings(cli)?;
     let backend = backend::open(cli)?;
+    // One hold of the lock from the read to the commit: no other run can
+    // change the configuration between what this one read and what it writes.
+    let _held = backend.hold()?;
     let mut policy = backend.read()?;
     policy.features = features;
     edit(&mut policy)?;
@@ -150,14 +157,18 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
     }
     let encryption = set.encryption.map(Encryption::from);
     let (relay, encryption, preset_user) = Preset::combine(set.provider.as_deref(), set.relay.as_deref(), encryption)?;
+    // Every source is capped (smarthost_core::input): /dev/zero or an
+    // endless pipe is an error, not an out-of-memory.
     let secret = if let Some(file) = &set.password_file {
         Some(SecretSource::File(file.clone()).read("password")?)
     } else if let Some(var) = &set.password_env {
         Some(SecretSource::Env(var.clone()).read("password")?)
     } else if set.password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(CliError::Stdin)?;
-        Some(smarthost_core::Secret::new(smarthost_core::strip_newline(line))?)
+        let read = smarthost_core::input::read_secret_stdin("password", std::io::stdin().lock());
+        Some(read.map_err(|e| match e {
+            smarthost_core::Error::Stdin { source, .. } => CliError::Stdin(source),
+            other => other.into(),
+        })?)
     } else {
         None
     };
