@@ -36,6 +36,7 @@
 //!
 //! Run: `cargo test -p smarthost --test crash -- --nocapture` prints
 //! `crash: render mode: X kill points, Y consistent` (and live mode).
+#![cfg(unix)]
 
 #[path = "support/faults.rs"]
 mod faults;
@@ -296,6 +297,8 @@ struct PointResult {
     n: usize,
     /// Which process the kill hit.
     killed: Killed,
+    /// Whether the kill left a mix for `list` to recover.
+    mixed: bool,
     problems: Vec<String>,
 }
 
@@ -359,7 +362,11 @@ fn kill_point(scenario: &Scenario, slot: &Slot, syscall: &'static str, n: usize)
         } else {
             let (generation, state) = scenario.check_state(slot);
             if generation != Generation::New {
-                problems.push(format!("the next apply did not reach the new configuration: {state:?}"));
+                problems.push(format!(
+                    "the next apply did not reach the new configuration: {}; {}",
+                    generation.describe(),
+                    state.join("; ")
+                ));
             }
         }
     }
@@ -367,6 +374,7 @@ fn kill_point(scenario: &Scenario, slot: &Slot, syscall: &'static str, n: usize)
         syscall,
         n,
         killed,
+        mixed: !before.is_consistent(),
         problems,
     }
 }
@@ -538,6 +546,7 @@ fn run_mode(live: bool) {
     let consistent = results.iter().filter(|r| r.problems.is_empty()).count();
     let killed = results.iter().filter(|r| r.killed == Killed::Apply).count();
     let children = results.iter().filter(|r| r.killed == Killed::Child).count();
+    let mixed = results.iter().filter(|r| r.mixed).count();
     let breakdown: Vec<String> = syscalls
         .iter()
         .filter_map(|sc| {
@@ -561,7 +570,7 @@ fn run_mode(live: bool) {
         consistent
     );
     println!(
-        "crash: {}: the apply killed at {killed} points, only a child (postmap, postfix check) at {children}, nothing at {}; per syscall (consistent/tried of calls): {}; {jobs} jobs, {:.0?}",
+        "crash: {}: the apply killed at {killed} points, only a child (postmap, postfix check) at {children}, nothing at {}; {mixed} kills left a mix for the next command to recover; per syscall (consistent/tried of calls): {}; {jobs} jobs, {:.0?}",
         scenario.mode(),
         results.len() - killed - children,
         breakdown.join(", "),
@@ -616,4 +625,30 @@ fn live_mode_a_killed_apply_leaves_the_old_or_the_new_configuration_and_tables()
         return;
     }
     run_mode(true);
+}
+
+#[test]
+fn kill_points_are_bounded_and_favour_calls_on_the_configuration() {
+    let interesting: BTreeSet<usize> = (2070..=2127).collect();
+    let points = faults::choose_points(2127, &interesting, 60);
+    assert_eq!(points.len(), 60);
+    assert!(points.contains(&1) && points.contains(&2127));
+    assert!(points.iter().filter(|n| interesting.contains(n)).count() >= 45);
+    assert_eq!(faults::choose_points(15, &(1..=15).collect(), 10).len(), 10);
+    assert_eq!(
+        faults::choose_points(7, &BTreeSet::new(), 60),
+        (1..=7).collect::<Vec<_>>()
+    );
+    assert_eq!(faults::choose_points(100, &BTreeSet::new(), 0).len(), 100);
+    let log = "10 execve(\"/bin/smarthost\") = 0\n\
+               10 openat(AT_FDCWD, \"/lib/libc.so.6\") = 3\n\
+               10 openat(AT_FDCWD, \"/r/etc/main.cf\") = 3\n\
+               11 openat(AT_FDCWD, \"/lib/libc.so.6\") = 3\n\
+               11 openat(AT_FDCWD, \"/etc/ld.so.cache\") = 3\n\
+               11 openat(AT_FDCWD, \"/r/maps/relay_secrets.db\") = 3\n\
+               11 fdatasync(3</r/maps/relay_secrets.db>) = 0\n\
+               10 <... openat resumed>) = 4\n";
+    let counts = count_syscalls(log, "/r/");
+    assert_eq!(counts["openat"], (3, BTreeSet::from([2, 3])));
+    assert_eq!(counts["fdatasync"], (1, BTreeSet::from([1])));
 }

@@ -18,6 +18,7 @@
 //!
 //! Run: `cargo test -p smarthost --test enospc -- --nocapture` prints
 //! `enospc: X fill levels, Y consistent`.
+#![cfg(unix)]
 
 #[path = "support/faults.rs"]
 mod faults;
@@ -145,7 +146,7 @@ fn a_full_disk_leaves_the_old_or_the_new_configuration() {
             (Some(0), Generation::New) => "applied".to_owned(),
             (Some(1), Generation::Old) => "refused, old kept".to_owned(),
             _ => {
-                problems.push(format!("{} and the files are {generation:?}", out.brief()));
+                problems.push(format!("files {} after {}", generation.describe(), out.brief()));
                 "inconsistent".to_owned()
             }
         };
@@ -172,7 +173,8 @@ fn a_full_disk_leaves_the_old_or_the_new_configuration() {
         let after = faults::classify(&faults::snapshot(&root, &options(&root)), &old, &new);
         if !again.success() || after != Generation::New {
             problems.push(format!(
-                "the apply once space is back: {}; files {after:?}",
+                "the apply once space is back: files {} after {}",
+                after.describe(),
                 again.brief()
             ));
         }

@@ -13,6 +13,7 @@
 //! written" compares a snapshot of all of OUTER (type, mode, owner, bytes of
 //! every entry) before and after, ignoring only the lock file and the
 //! journal.
+#![cfg(unix)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -10,6 +10,7 @@
 //! domain's relay (Postfix: sender_relay and tls_policy only). Two runs of different slots
 //! that both planned against the base change disjoint files; if both were
 //! applied, the result is a mix that is none of the 16 policies.
+#![cfg(unix)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -4,6 +4,7 @@
 //! file was world-readable before; once every smarthost is disabled, no
 //! password is left anywhere under the root (searched as bytes, in UTF-8 and
 //! in UTF-16LE for MailEnable's .reg).
+#![cfg(unix)]
 
 use std::ffi::OsString;
 use std::fs;

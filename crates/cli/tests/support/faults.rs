@@ -280,6 +280,15 @@ pub(crate) enum Generation {
 }
 
 impl Generation {
+    /// "old", "new" or the mix.
+    pub(crate) fn describe(&self) -> &str {
+        match self {
+            Generation::Old => "old",
+            Generation::New => "new",
+            Generation::Mixed(what) => what,
+        }
+    }
+
     pub(crate) fn is_consistent(&self) -> bool {
         !matches!(self, Generation::Mixed(_))
     }
@@ -648,36 +657,12 @@ pub(crate) fn choose_points(count: usize, interesting: &BTreeSet<usize>, budget:
         }
         (0..n).map(|i| items[i * (items.len() - 1) / (n - 1)]).collect()
     }
-    let mut chosen: BTreeSet<usize> = BTreeSet::new();
-    chosen.insert(1);
-    chosen.insert(count);
+    let mut chosen: BTreeSet<usize> = BTreeSet::from([1, count]);
     let interesting: Vec<usize> = interesting.iter().copied().filter(|&n| n >= 1 && n <= count).collect();
-    chosen.extend(spread(&interesting, (budget * 3 / 4).max(1)));
-    let all: Vec<usize> = (1..=count).collect();
-    let mut extra = budget.saturating_sub(chosen.len());
-    while extra > 0 && chosen.len() < budget {
-        let before = chosen.len();
-        chosen.extend(spread(&all, extra + 2));
-        if chosen.len() == before {
-            break;
-        }
-        extra = budget.saturating_sub(chosen.len());
-    }
-    // The last round may overshoot: keep `budget` points, interesting ones first.
-    let mut points: Vec<usize> = chosen.into_iter().collect();
-    if points.len() > budget {
-        let keep: BTreeSet<usize> = points
-            .iter()
-            .copied()
-            .filter(|n| interesting.contains(n) || *n == 1 || *n == count)
-            .collect();
-        let others: Vec<usize> = points.iter().copied().filter(|n| !keep.contains(n)).collect();
-        let room = budget.saturating_sub(keep.len());
-        let mut kept: BTreeSet<usize> = keep;
-        kept.extend(spread(&others, room));
-        points = kept.into_iter().collect();
-    }
-    points
+    chosen.extend(spread(&interesting, (budget * 3 / 4).min(budget.saturating_sub(2))));
+    let rest: Vec<usize> = (1..=count).filter(|n| !chosen.contains(n)).collect();
+    chosen.extend(spread(&rest, budget.saturating_sub(chosen.len())));
+    chosen.into_iter().collect()
 }
 
 // ---------------------------------------------------------------------------
