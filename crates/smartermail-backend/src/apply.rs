@@ -61,12 +61,17 @@ fn verify_gateway(path: &str, sent: &Gateway, found: Option<&Gateway>) -> Result
         ),
         ("username", sent.username.clone(), found.username.clone()),
     ];
-    for (field, sent, found) in fields {
-        if sent != found {
+    for (field, sent_value, found) in fields {
+        if sent_value != found {
+            // What the server returned is peer text: escaped, capped, and
+            // without the gateway's password should the server put it there.
+            let found = smarthost_core::peer_text::Redactor::new()
+                .with_secret(&sent.password)
+                .sanitize(&found);
             return Err(Error::NotKept {
                 path: path.into(),
                 field: field.into(),
-                sent,
+                sent: sent_value,
                 found,
             });
         }
