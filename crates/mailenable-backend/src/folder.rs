@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use smarthost_core::transaction::{self, safe_fs, Basis, Lock, Recovered, Session, SessionGuard, Transaction};
+use smarthost_core::transaction::{self, safe_fs, Basis, Lock, Recovered, SessionGuard, StateDir, Transaction};
 use smarthost_core::{Applied, Plan, Policy};
 
 use crate::apply;
@@ -24,13 +24,13 @@ const REG_MODE: u32 = 0o600;
 #[derive(Debug)]
 pub(crate) struct Folder {
     dir: PathBuf,
-    session: Session,
+    state_dir: StateDir,
 }
 
 impl Folder {
     pub(crate) fn new(dir: PathBuf) -> Self {
-        let session = Session::new(dir.join(transaction::LOCK_FILE), transaction::DEFAULT_LOCK_WAIT);
-        Folder { dir, session }
+        let state_dir = StateDir::new(dir.clone(), transaction::DEFAULT_LOCK_WAIT);
+        Folder { dir, state_dir }
     }
 
     /// `DIR/smarthost.reg`.
@@ -39,23 +39,13 @@ impl Folder {
     }
 
     fn journal(&self) -> PathBuf {
-        self.dir.join(transaction::JOURNAL_FILE)
+        self.state_dir.journal()
     }
 
-    /// Takes the lock and rolls back an interrupted apply. For reading, a
-    /// folder that does not exist needs no lock: there is nothing to read,
-    /// and nothing is created.
+    /// Takes the lock and rolls back an interrupted apply (see
+    /// [`StateDir::enter`]).
     pub(crate) fn enter(&self, writing: bool) -> Result<(Option<SessionGuard<'_>>, Option<Recovered>), Error> {
-        if !writing && !self.dir.is_dir() {
-            return Ok((None, None));
-        }
-        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let guard = self.session.enter()?;
-        let recovered = transaction::recover(&guard, &self.journal(), &[&self.dir])?;
-        Ok((Some(guard), recovered))
+        Ok(self.state_dir.enter(writing, &[])?)
     }
 
     /// The file's bytes (`None`: absent), read without following a

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use smarthost_core::transaction::{self, safe_fs, Basis, Lock, Recovered, Session, SessionGuard, Transaction};
+use smarthost_core::transaction::{self, safe_fs, Basis, Lock, Recovered, SessionGuard, StateDir, Transaction};
 use smarthost_core::{Applied, Change, Plan};
 
 use crate::client::Client;
@@ -250,7 +250,7 @@ pub(crate) fn apply(client: &Client, plan: &Plan, before: &State) -> Result<Appl
 #[derive(Debug)]
 pub(crate) struct Render {
     dir: PathBuf,
-    session: Session,
+    state_dir: StateDir,
 }
 
 /// The mode of files that hold no secret.
@@ -260,8 +260,8 @@ const SECRET_MODE: u32 = 0o600;
 
 impl Render {
     pub(crate) fn new(dir: PathBuf) -> Self {
-        let session = Session::new(dir.join(transaction::LOCK_FILE), transaction::DEFAULT_LOCK_WAIT);
-        Render { dir, session }
+        let state_dir = StateDir::new(dir.clone(), transaction::DEFAULT_LOCK_WAIT);
+        Render { dir, state_dir }
     }
 
     /// `DIR/state.json`.
@@ -274,24 +274,13 @@ impl Render {
     }
 
     fn journal(&self) -> PathBuf {
-        self.dir.join(transaction::JOURNAL_FILE)
+        self.state_dir.journal()
     }
 
-    /// Takes the lock and rolls back an interrupted render. For reading, a
-    /// folder that does not exist needs no lock: there is nothing to read,
-    /// and nothing is created.
+    /// Takes the lock and rolls back an interrupted render (see
+    /// [`StateDir::enter`]).
     pub(crate) fn enter(&self, writing: bool) -> Result<(Option<SessionGuard<'_>>, Option<Recovered>), Error> {
-        if !writing && !self.dir.is_dir() {
-            return Ok((None, None));
-        }
-        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let guard = self.session.enter()?;
-        let requests = self.requests();
-        let recovered = transaction::recover(&guard, &self.journal(), &[&self.dir, &requests])?;
-        Ok((Some(guard), recovered))
+        Ok(self.state_dir.enter(writing, &[&self.requests()])?)
     }
 
     /// The state of the last render and the bytes of `state.json`.
