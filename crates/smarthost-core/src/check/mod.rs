@@ -4,14 +4,19 @@
 //! says what is wrong and how to fix it. Needs the `check` feature.
 //!
 //! The check follows the rules of the Postfix configuration smarthost
-//! writes: the same encryption, the certificate checked against the relay's
-//! host name unless the level's `check_certificate` is off, and PLAIN or
-//! LOGIN as mechanisms.
+//! writes: the same encryption, the certificate checked as the TLS policy
+//! entry will check it (`secure match=HOST`; see [`NameCheck`]) against the
+//! trust anchors Postfix has (see [`PostfixTrust`]) unless the level's
+//! `check_certificate` is off, a certificate pinned in the CA file accepted
+//! as OpenSSL accepts it, no SNI (Postfix's `smtp_tls_servername` is empty
+//! by default), and PLAIN or LOGIN as mechanisms.
 
 mod many;
+mod names;
 mod probe;
 mod smtp;
 mod tls;
+mod trust;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -27,6 +32,7 @@ use crate::smarthost::Smarthost;
 pub use many::{check_many, Checked};
 pub use probe::check;
 pub use tls::TlsInfo;
+pub use trust::PostfixTrust;
 
 /// How the check runs.
 #[derive(Clone, Debug)]
@@ -35,8 +41,17 @@ pub struct CheckOptions {
     pub step_timeout: Duration,
     /// Verify the certificate chain and host name (default on).
     pub check_certificate: bool,
-    /// Trust anchors; `None`: the system's (as Postfix's `smtp_tls_CAfile`).
+    /// Trust anchors; `None`: the system's. For Postfix, what
+    /// [`PostfixTrust::load`] gives. A self-signed certificate among them
+    /// is accepted as the server's own certificate (pinned), as OpenSSL
+    /// accepts it.
     pub roots: Option<Vec<CertificateDer<'static>>>,
+    /// Where the trust anchors come from, in words, for the report and the
+    /// advice (e.g. `smtp_tls_CAfile /etc/postfix/relay-ca.pem`); `None`:
+    /// "the system store" or "the given CA file".
+    pub trust_source: Option<String>,
+    /// How certificate names are matched.
+    pub names: NameCheck,
     /// The name sent with EHLO.
     pub ehlo_name: String,
     /// A DNS server for MX lookups; `None`: the system's resolver.
@@ -49,10 +64,28 @@ impl Default for CheckOptions {
             step_timeout: Duration::from_secs(10),
             check_certificate: true,
             roots: None,
+            trust_source: None,
+            names: NameCheck::Postfix,
             ehlo_name: "localhost".to_owned(),
             dns_server: None,
         }
     }
+}
+
+/// How the certificate's names are matched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameCheck {
+    /// As the TLS policy smarthost writes for Postfix: `secure
+    /// match=HOST` for a relay given by name (dNSName, else CommonName,
+    /// whole-label wildcards), and plain `secure` for a relay given by
+    /// address, whose default `nexthop, dot-nexthop` matching no
+    /// certificate passes with OpenSSL 3. No SNI is sent.
+    #[default]
+    Postfix,
+    /// The relay's host name or address, as other mail servers check it;
+    /// SNI is sent.
+    Relay,
 }
 
 /// The steps, in order.
@@ -131,8 +164,17 @@ pub enum Failure {
     CertificateNotYetValid,
     /// The certificate does not name the relay host: the names it has.
     CertificateWrongName(Vec<String>),
-    /// The certificate does not chain to a trusted root (self-signed, private CA).
+    /// The certificate does not chain to a trusted root (private CA not in
+    /// the trust anchors).
     CertificateUntrusted,
+    /// The certificate is self-signed and not pinned (not itself among the
+    /// trust anchors).
+    CertificateSelfSigned,
+    /// The server presents a CA certificate (basicConstraints CA:TRUE) as
+    /// its own, not pinned in the trust anchors.
+    CertificateIsCa,
+    /// The certificate is not for TLS servers (extended key usage).
+    CertificateWrongPurpose,
     /// Another certificate problem.
     Certificate(String),
     /// AUTH is not offered (after TLS).
@@ -222,6 +264,10 @@ pub struct CheckReport {
     /// TLS session and certificate, once known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsInfo>,
+    /// What the certificate was checked against: the trust anchors and the
+    /// name rule (absent without TLS or with the certificate check off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<String>,
     /// Extensions the server offered (last EHLO).
     pub extensions: Vec<String>,
     /// AUTH mechanisms offered.
@@ -237,6 +283,7 @@ impl CheckReport {
             ok: false,
             steps: Vec::new(),
             tls: None,
+            trust: None,
             extensions: Vec::new(),
             auth_mechanisms: Vec::new(),
         }
@@ -252,16 +299,7 @@ impl CheckReport {
 /// relay signed by a private CA; the same file Postfix's `smtp_tls_CAfile`
 /// would name.
 pub fn load_roots(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, crate::Error> {
-    use rustls::pki_types::pem::PemObject;
-    let read = |e: rustls::pki_types::pem::Error| crate::Error::Read {
-        field: "ca_file".into(),
-        path: path.to_owned(),
-        source: std::io::Error::other(e.to_string()),
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(read)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(read)?;
+    let certs = trust::read_pem(path, "ca_file")?;
     if certs.is_empty() {
         return Err(crate::Error::invalid(
             "ca_file",

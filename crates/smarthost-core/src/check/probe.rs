@@ -9,14 +9,15 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use rustls::pki_types::ServerName;
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::{CertificateError, ClientConfig};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::names::NameRule;
 use super::smtp::{read_reply, send, Reply};
-use super::tls::{describe, Recording};
-use super::{CheckOptions, CheckReport, Failure, Step, StepName, StepStatus};
+use super::tls::{describe, Accepted, Recording};
+use super::{CheckOptions, CheckReport, Failure, NameCheck, Step, StepName, StepStatus};
 use crate::encryption::Encryption;
 use crate::peer_text::Redactor;
 use crate::preset::Provider;
@@ -160,6 +161,7 @@ impl<'a> Run<'a> {
                 let ctx = self.ctx_owned();
                 let session = self.step(StepName::Tls, ctx.handshake(plain)).await?;
                 self.report.tls = Some(session.info);
+                self.report.trust = session.trust;
                 let mut tls: Tls = BufReader::new(session.stream);
                 self.banner(&mut tls).await?;
                 self.ehlo(&mut tls, StepName::Ehlo).await?;
@@ -173,6 +175,7 @@ impl<'a> Run<'a> {
                 let (ctx, offered) = (self.ctx_owned(), self.offers("STARTTLS"));
                 let session = self.step(StepName::Starttls, ctx.starttls(offered, plain)).await?;
                 self.report.tls = Some(session.info);
+                self.report.trust = session.trust;
                 let mut tls: Tls = BufReader::new(session.stream);
                 self.ehlo(&mut tls, StepName::EhloTls).await?;
                 self.auth(&mut tls).await?;
@@ -248,10 +251,11 @@ impl Ctx<'_> {
     /// The TLS handshake, as a step's work: the stream, and what the report
     /// shows about the session.
     async fn handshake(&self, stream: Recorder<TcpStream>) -> Result<(TlsSession, String), Failure> {
-        let (connector, verifier) = connector(self.options)?;
+        let (connector, verifier) = connector(self.smarthost, self.options)?;
         let result = connector.connect(self.server_name()?, stream).await;
         let seen = verifier.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut info = seen.as_ref().map(|der| describe(der)).unwrap_or_default();
+        let trust = self.trust(&verifier);
         match result {
             Ok(tls) => {
                 let (_, conn) = tls.get_ref();
@@ -260,23 +264,47 @@ impl Ctx<'_> {
                     .negotiated_cipher_suite()
                     .map(|c| format!("{:?}", c.suite()))
                     .unwrap_or_default();
-                let unchecked = if self.options.check_certificate {
-                    ""
-                } else {
-                    "; certificate NOT checked"
+                let verified = match &trust {
+                    Some(trust) => format!("; verified: {trust}"),
+                    None => "; certificate NOT checked".to_owned(),
                 };
                 let detail = format!(
-                    "{} {}; certificate {} issued by {}, expires {} ({} days left){unchecked}",
+                    "{} {}; certificate {} issued by {}, expires {} ({} days left){verified}",
                     info.version, info.cipher, info.subject, info.issuer, info.not_after, info.days_left
                 );
-                Ok((TlsSession { stream: tls, info }, detail))
+                Ok((
+                    TlsSession {
+                        stream: tls,
+                        info,
+                        trust,
+                    },
+                    detail,
+                ))
             }
             Err(e) => {
+                let verdict = verifier.verdict.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Some(failure) = verdict {
+                    return Err(failure);
+                }
                 let rustls_error = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).cloned();
                 let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 Err(classify(rustls_error, &e, &info, &first))
             }
         }
+    }
+
+    /// What the certificate was checked against, once it passed: `None`
+    /// when the check is off.
+    fn trust(&self, verifier: &Recording) -> Option<String> {
+        if !self.options.check_certificate {
+            return None;
+        }
+        let source = trust_source(self.options);
+        let rule = name_rule(self.smarthost, self.options).written;
+        Some(match *verifier.accepted.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(Accepted::Pinned) => format!("pinned (the certificate itself is in {source}), {rule}"),
+            _ => format!("chain to {source}, {rule}"),
+        })
     }
 
     /// STARTTLS, then the handshake on the same connection.
@@ -361,6 +389,30 @@ impl Run<'_> {
         .await
     }
 
+    /// Whether names are matched by Postfix's defaults for an address
+    /// (nexthop, dot-nexthop).
+    fn dot_nexthop(&self) -> bool {
+        name_rule(self.smarthost, self.options).is_dot_nexthop()
+    }
+
+    fn trust_source(&self) -> String {
+        trust_source(self.options)
+    }
+
+    /// Whether the check is Postfix's.
+    fn postfix(&self) -> bool {
+        self.options.names == NameCheck::Postfix
+    }
+
+    /// Where an administrator adds a trust anchor.
+    fn trust_store(&self) -> &'static str {
+        if self.postfix() {
+            "smtp_tls_CAfile"
+        } else {
+            "this server's trust store"
+        }
+    }
+
     /// The likely cause and the fix, in plain words.
     fn advice(&self, step: StepName, failure: &Failure) -> String {
         let relay = &self.smarthost.relay;
@@ -396,17 +448,47 @@ impl Run<'_> {
                 "server does not offer STARTTLS: choose implicit TLS if it listens on port 465, or no encryption only on a trusted network".to_owned()
             }
             Failure::CertificateExpired(date) => format!(
-                "certificate expired on {date}: the relay must renew it; to relay anyway, turn the certificate check off for this level"
+                "certificate expired on {date}{}: the relay must renew it; to relay anyway, turn the certificate check off for this level",
+                if self.postfix() { " (Postfix refuses it too: \"certificate has expired\")" } else { "" }
             ),
-            Failure::CertificateNotYetValid => "certificate is not valid yet: check this server's clock".to_owned(),
-            Failure::CertificateWrongName(names) => format!(
-                "certificate is for {}, not {host}: use a host name the certificate names, or turn the certificate check off for this level",
-                if names.is_empty() { "no host name".to_owned() } else { names.join(", ") }
-            ),
-            Failure::CertificateUntrusted => {
-                "certificate is not signed by a trusted authority (self-signed or private CA): add the CA to this server's trust store, or turn the certificate check off for this level".to_owned()
+            Failure::CertificateNotYetValid => {
+                "certificate is not valid yet: check this server's clock (and the relay's certificate dates)".to_owned()
             }
-            Failure::Certificate(why) => format!("certificate rejected: {why}"),
+            Failure::CertificateWrongName(names) if self.dot_nexthop() => format!(
+                "certificate is for {}; the relay is given by its address {host}, and the `secure` policy Postfix gets for an address (no match=, so Postfix's default nexthop, dot-nexthop) also requires a name ending in .{host}, which no certificate has: Postfix would defer every message (\"Server certificate not verified\"); give the relay by a host name its certificate names, or turn the certificate check off for this level",
+                shown(names)
+            ),
+            Failure::CertificateWrongName(names) => format!(
+                "certificate is for {}, not {host}{}: use a host name the certificate names, or turn the certificate check off for this level",
+                shown(names),
+                if self.postfix() { format!(" (Postfix's `secure match={host}` refuses it)") } else { String::new() }
+            ),
+            Failure::CertificateUntrusted => format!(
+                "certificate is not signed by a trusted authority: no CA in {} signed it (a private CA, or the relay does not send its intermediate certificate); add the relay's CA to {}, or turn the certificate check off for this level",
+                self.trust_source(),
+                self.trust_store()
+            ),
+            Failure::CertificateSelfSigned => format!(
+                "certificate is self-signed and not pinned: {}, and it is not in {}; add the relay's certificate there, or turn the certificate check off for this level",
+                if self.postfix() {
+                    "Postfix trusts a self-signed relay certificate only when that very certificate is in smtp_tls_CAfile"
+                } else {
+                    "a self-signed relay certificate is trusted only when it is itself in the trust store"
+                },
+                self.trust_source()
+            ),
+            Failure::CertificateIsCa => format!(
+                "the relay presents a CA certificate (CA:TRUE) as its own, and it is not pinned in {}: the relay should use a server certificate; if it is the relay's own self-signed certificate, add it to {}; or turn the certificate check off for this level",
+                self.trust_source(),
+                self.trust_store()
+            ),
+            Failure::CertificateWrongPurpose => format!(
+                "certificate is not for TLS servers (its key usage or extended key usage excludes it){}: the relay needs a server certificate, or turn the certificate check off for this level",
+                if self.postfix() { "; Postfix refuses it too" } else { "" }
+            ),
+            Failure::Certificate(why) => format!(
+                "certificate rejected: {why}; the relay must fix its certificate, or turn the certificate check off for this level"
+            ),
             Failure::AuthNotOffered => "server does not offer AUTH: remove the credentials if the relay accepts this server by its IP address, or check the port".to_owned(),
             Failure::NoMechanism(offered) => format!(
                 "server offers AUTH {} only; Postfix is set up for PLAIN and LOGIN",
@@ -427,10 +509,20 @@ impl Run<'_> {
     }
 }
 
+/// The names of a certificate for the advice.
+fn shown(names: &[String]) -> String {
+    if names.is_empty() {
+        "no host name".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// A TLS stream and what it is.
 struct TlsSession {
     stream: tokio_rustls::client::TlsStream<Recorder<TcpStream>>,
     info: super::TlsInfo,
+    trust: Option<String>,
 }
 
 fn expect(reply: &Reply, code: u16) -> Result<(), Failure> {
@@ -504,30 +596,43 @@ async fn connect(addrs: Vec<SocketAddr>) -> Result<(TcpStream, String), Failure>
     Err(last)
 }
 
-fn connector(options: &CheckOptions) -> Result<(TlsConnector, Arc<Recording>), Failure> {
-    let mut roots = RootCertStore::empty();
-    match &options.roots {
-        Some(certs) => {
-            for c in certs {
-                roots
-                    .add(c.clone())
-                    .map_err(|e| Failure::Handshake(format!("bad trust root: {e}")))?;
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
-        }
-    }
-    let verifier = Recording::new(roots, options.check_certificate).map_err(Failure::Handshake)?;
+fn connector(smarthost: &Smarthost, options: &CheckOptions) -> Result<(TlsConnector, Arc<Recording>), Failure> {
+    let roots = match &options.roots {
+        Some(certs) => certs.clone(),
+        None if options.check_certificate => rustls_native_certs::load_native_certs().certs,
+        None => Vec::new(),
+    };
+    let rule = name_rule(smarthost, options);
+    let verifier = Recording::new(roots, options.check_certificate, rule).map_err(Failure::Handshake)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Failure::Handshake(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
+    // Postfix sends no SNI unless smtp_tls_servername is set (default
+    // empty): a relay that picks its certificate by SNI shows Postfix its
+    // default one, and so it must show the check.
+    config.enable_sni = options.names == NameCheck::Relay;
     Ok((TlsConnector::from(Arc::new(config)), verifier))
+}
+
+/// How names are matched for this relay.
+fn name_rule(smarthost: &Smarthost, options: &CheckOptions) -> NameRule {
+    match options.names {
+        NameCheck::Postfix => NameRule::postfix(&smarthost.relay),
+        NameCheck::Relay => NameRule::relay(&smarthost.relay),
+    }
+}
+
+/// Where the trust anchors come from, in words.
+fn trust_source(options: &CheckOptions) -> String {
+    match (&options.trust_source, &options.roots) {
+        (Some(source), _) => source.clone(),
+        (None, Some(_)) => "the given CA file".to_owned(),
+        (None, None) => "the system CA store".to_owned(),
+    }
 }
 
 /// Turns a failed handshake into a failure an administrator can act on.
@@ -544,7 +649,7 @@ fn classify(error: Option<rustls::Error>, io: &std::io::Error, info: &super::Tls
                 Failure::CertificateWrongName(info.names.clone())
             }
             CertificateError::UnknownIssuer => Failure::CertificateUntrusted,
-            other => Failure::Certificate(format!("{other:?}")),
+            other => Failure::Certificate(other.to_string()),
         },
         _ if first.starts_with(b"220") || first.starts_with(b"554") || first.starts_with(b"421") => {
             Failure::PlainOnTlsPort
