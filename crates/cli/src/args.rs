@@ -105,6 +105,10 @@ pub(crate) enum Command {
         /// Only show the plan.
         #[arg(long)]
         dry_run: bool,
+        /// Apply even when a prerequisite is missing (Postfix: no SASL
+        /// client mechanism for relays that need AUTH).
+        #[arg(long)]
+        force: bool,
     },
     /// Show the server-wide smarthost and the domains that have one.
     List,
@@ -189,7 +193,8 @@ pub(crate) struct ProbeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub(crate) timeout: u64,
 
-    /// Trust these CA certificates (PEM) instead of the system's.
+    /// Trust these CA certificates (PEM) instead of those the Postfix
+    /// instance trusts (its smtp_tls_CAfile/smtp_tls_CApath).
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_file: Option<PathBuf>,
 
@@ -253,8 +258,10 @@ pub(crate) struct SetArgs {
     #[arg(long)]
     pub(crate) check: bool,
 
-    /// With --check: apply even if the check fails.
-    #[arg(long, requires = "check")]
+    /// Apply even if the connection check (--check) fails or a
+    /// prerequisite is missing (Postfix: no SASL client mechanism for
+    /// relays that need AUTH).
+    #[arg(long)]
     pub(crate) force: bool,
 
     #[command(flatten)]

@@ -53,21 +53,20 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
 fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
     match cli.backend {
         BackendName::Postfix => {
+            let config_dir = match &cli.config_dir {
+                Some(dir) => absolute("--config-dir", dir)?,
+                None => PathBuf::from(postfix_backend::schema::DEFAULT_CONFIG_DIR),
+            };
+            // Postfix is asked once, about the instance configured.
             let mut options = match &cli.root {
-                Some(root) => PostfixOptions::render_into(root),
-                None => PostfixOptions::live(),
+                Some(root) => PostfixOptions::render_into(root).instance(config_dir),
+                None => PostfixOptions::live_instance(config_dir),
             };
             if let Some(t) = cli.map_type {
                 options.map_type = t;
             }
             if let Some(dir) = &cli.map_dir {
                 options.map_dir = absolute("--map-dir", dir)?;
-            }
-            if let Some(dir) = &cli.config_dir {
-                options = options.instance(absolute("--config-dir", dir)?);
-                if cli.root.is_none() && cli.map_type.is_none() {
-                    options.detect_map_type();
-                }
             }
             match options.paths() {
                 Err(postfix_backend::Error::InvalidPath { option, path, reason }) => {
@@ -79,6 +78,9 @@ fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
             }
             if cli.no_reload {
                 options.reload = Reload::Skip;
+            }
+            if forced(cli) {
+                options.prerequisites = false;
             }
             if let Some(command) = &cli.reload_command {
                 options.reload = Reload::Command(command.split_whitespace().map(str::to_owned).collect());
@@ -113,8 +115,24 @@ fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
     }
 }
 
+/// Whether the command says `--force`.
+fn forced(cli: &Cli) -> bool {
+    use crate::args::{Command, DomainCommand, ServerCommand};
+    match &cli.command {
+        Command::Apply { force, .. } => *force,
+        Command::Server(ServerCommand::Set(set)) | Command::Domain(DomainCommand::Set { set, .. }) => set.force,
+        _ => false,
+    }
+}
+
 /// The administrator's feature settings.
 pub(crate) fn settings(cli: &Cli) -> Result<Features, CliError> {
+    Ok(settings_file(cli)?.unwrap_or_default())
+}
+
+/// The administrator's feature settings, `None` when there is no settings
+/// file (neither `--settings` nor the default one exists).
+pub(crate) fn settings_file(cli: &Cli) -> Result<Option<Features>, CliError> {
     let path = match &cli.settings {
         Some(p) => p.clone(),
         None => cli
@@ -123,7 +141,10 @@ pub(crate) fn settings(cli: &Cli) -> Result<Features, CliError> {
             .unwrap_or_else(|| "/".into())
             .join("etc/smarthost/settings.toml"),
     };
-    Ok(Features::load_settings(&path)?)
+    if cli.settings.is_none() && !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Features::load_settings(&path)?))
 }
 
 /// Paths given as Postfix sees them must be absolute.

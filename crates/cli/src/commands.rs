@@ -21,7 +21,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
                 0
             })
         }
-        Command::Apply { dry_run } => {
+        Command::Apply { dry_run, .. } => {
             let desired = policy_file(cli)?;
             let backend = backend::open(cli)?;
             let _held = backend.hold()?;
@@ -59,8 +59,9 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
             Ok(0)
         }
         Command::Server(ServerCommand::Set(set)) => {
-            // Input is validated before anything is locked or read.
-            let new = smarthost(set)?;
+            // Input is validated (and checked, with --check) before
+            // anything is locked or read.
+            let new = checked(cli, set, backend::settings(cli)?.server.check_certificate)?;
             change(cli, &set.change, |policy| policy.set_server(new).map_err(Into::into))
         }
         Command::Server(ServerCommand::Disable(args)) => change(cli, args, |policy| {
@@ -106,13 +107,18 @@ fn change(
     args: &ChangeArgs,
     edit: impl FnOnce(&mut Policy) -> Result<(), CliError>,
 ) -> Result<u8, CliError> {
-    let features = backend::settings(cli)?;
+    let settings = backend::settings_file(cli)?;
     let backend = backend::open(cli)?;
     // One hold of the lock from the read to the commit: no other run can
     // change the configuration between what this one read and what it writes.
     let _held = backend.hold()?;
     let mut policy = backend.read()?;
-    policy.features = features;
+    // Without a settings file the certificate checks stay as the current
+    // configuration has them, so a change of one domain leaves every other
+    // relay's TLS entry as it is.
+    if let Some(features) = settings {
+        policy.features = features;
+    }
     edit(&mut policy)?;
     converge(cli, &*backend, &policy, args.dry_run)
 }
@@ -133,7 +139,7 @@ fn converge(cli: &Cli, backend: &dyn Backend, desired: &Policy, dry_run: bool) -
 fn checked(cli: &Cli, set: &SetArgs, check_certificate: bool) -> Result<Smarthost, CliError> {
     let new = smarthost(set)?;
     if set.check {
-        let report = check::probe_one(&set.probe, &new, check_certificate)?;
+        let report = check::probe_one(cli, &set.probe, &new, check_certificate)?;
         if !report.ok {
             let text = check::render(&["this change".to_owned()], &report);
             if !set.force {

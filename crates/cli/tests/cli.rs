@@ -361,12 +361,9 @@ fn set_then_disable_restores_the_original_main_cf() {
     assert!(run.read("etc/postfix/master.cf").contains("smarthost-tls unix"));
     assert_ok(&run.run(&["server", "disable"]));
     let main = run.read("etc/postfix/main.cf");
-    // relayhost stays, empty (as Debian ships it), and so does the CA bundle:
-    // it was empty, and a CA bundle is harmless.
-    assert_eq!(
-        main,
-        format!("{original}relayhost =\nsmtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt\n")
-    );
+    // Byte for byte (issue 15): no `relayhost =` and no CA bundle left
+    // behind where the administrator had none.
+    assert_eq!(main, original);
     assert_eq!(run.read("etc/postfix/master.cf"), "smtp inet n - y - - smtpd\n");
     assert!(!run.root.path().join("var/spool/postfix/plesk/tls_policy").exists());
 }
@@ -538,4 +535,54 @@ fn mailenable_renders_a_reg_file_and_imports_it_back() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn a_one_domain_set_without_the_settings_file_leaves_other_relays_tls_entries_alone() {
+    // Issue 15: a set without the settings file rewrote every other relay's
+    // TLS entry from `encrypt` to `secure`.
+    let run = Run::new();
+    let outside = tempfile::tempdir().unwrap();
+    let settings = outside.path().join("settings.toml");
+    std::fs::write(&settings, "[features.domain]\ncheck_certificate = false\n").unwrap();
+    let key = outside.path().join("key");
+    std::fs::write(&key, "a-password-for-a\n").unwrap();
+    let settings = settings.to_str().unwrap();
+    let key = key.to_str().unwrap();
+    for (domain, relay) in [
+        ("a.example", "[smtp.a.example]:587"),
+        ("b.example", "[smtp.b.example]:587"),
+    ] {
+        assert_ok(&run.run(&[
+            "--settings",
+            settings,
+            "domain",
+            "set",
+            domain,
+            "--relay",
+            relay,
+            "--username",
+            "u",
+            "--password-file",
+            key,
+        ]));
+    }
+    let tls = "var/spool/postfix/plesk/tls_policy";
+    let before = run.read(tls);
+    assert!(before.contains("[smtp.a.example]:587 encrypt"), "{before}");
+    assert_ok(&run.run(&[
+        "domain",
+        "set",
+        "c.example",
+        "--relay",
+        "[smtp.c.example]:587",
+        "--username",
+        "u",
+        "--password-file",
+        key,
+    ]));
+    let after = run.read(tls);
+    for line in before.lines() {
+        assert!(after.lines().any(|l| l == line), "{line:?} was changed:\n{after}");
+    }
 }

@@ -3,16 +3,21 @@
 //! plan is current, stage every file and compile the tables from the staged
 //! copies, commit, validate and reload; roll back when a step fails.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use smarthost_core::peer_text::Redactor;
 use smarthost_core::transaction::{self, Committed, Lock, Transaction};
 use smarthost_core::{Applied, Change, Plan};
 
+use crate::cf::{CfFile, Kind};
 use crate::error::Error;
-use crate::maps;
+use crate::maps::{self, MapType};
 use crate::plan;
+use crate::prereq;
+use crate::schema::TABLES;
 use crate::{Paths, PostfixOptions};
 
 /// The passwords in the plan's secret files, to keep them out of command
@@ -93,6 +98,16 @@ fn check_current(options: &PostfixOptions, paths: &Paths, plan: &Plan) -> Result
     Ok(())
 }
 
+/// Whether the configuration after `plan` has credentials: the secrets
+/// table as the plan leaves it.
+fn relays_need_auth(paths: &Paths, plan: &Plan) -> Result<bool, Error> {
+    let secrets = paths.table(crate::schema::SECRETS_MAP);
+    match plan.files().find(|f| f.path() == secrets) {
+        Some(file) => Ok(file.after().is_some()),
+        None => Ok(transaction::safe_fs::check_file(&secrets)?),
+    }
+}
+
 /// The compiled table next to a table's source, if the map type has one.
 fn compiled(options: &PostfixOptions, file: &Path) -> Option<PathBuf> {
     options.map_type.compiled_suffix().map(|suffix| {
@@ -102,20 +117,99 @@ fn compiled(options: &PostfixOptions, file: &Path) -> Option<PathBuf> {
     })
 }
 
+/// Whether `path` (on disk) is one of this backend's tables, and if so
+/// whether it holds secrets. Other files of the map folder (the state file,
+/// an administrator's tables) are not.
+fn own_table(paths: &Paths, path: &Path) -> Option<bool> {
+    if path.parent() != Some(paths.maps.as_path()) {
+        return None;
+    }
+    let name = path.file_name().and_then(|n| n.to_str())?;
+    TABLES
+        .iter()
+        .find(|(table, _)| *table == name)
+        .map(|(_, secret)| *secret)
+}
+
+/// A compiled table that a change of map type leaves behind.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct StaleCompiled {
+    /// The compiled file (`relay_secrets.db`), on disk.
+    pub(crate) path: PathBuf,
+    /// Whether its table holds secrets.
+    pub(crate) sensitive: bool,
+}
+
+/// The compiled files of this backend's tables that a main.cf text names
+/// (`hash:<dir>/relay_secrets` names `<dir>/relay_secrets.db`), on disk.
+/// Tables of other folders or names (the administrator's) are never
+/// included.
+fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeSet<StaleCompiled> {
+    let main = CfFile::parse(text, Kind::Main);
+    let mut found = BTreeSet::new();
+    for name in main.names() {
+        let value = main.get(name).unwrap_or("");
+        for item in value.split(|c: char| c == ',' || c.is_whitespace()) {
+            let Some((kind, file)) = item.split_once(':') else {
+                continue;
+            };
+            let Some(suffix) = kind.parse::<MapType>().ok().and_then(MapType::compiled_suffix) else {
+                continue;
+            };
+            let Ok(source) = transaction::safe_fs::under_root(&options.root, Path::new(file)) else {
+                continue;
+            };
+            let Some(sensitive) = own_table(paths, &source) else {
+                continue;
+            };
+            let mut path = source.into_os_string();
+            path.push(suffix);
+            found.insert(StaleCompiled {
+                path: path.into(),
+                sensitive,
+            });
+        }
+    }
+    found
+}
+
+/// The compiled tables the plan leaves without a use: main.cf named them
+/// before the plan (`hash:` -> `.db`, `lmdb:` -> `.lmdb`) and no longer
+/// does after it (another map type, or the table is gone), and they exist.
+/// They are removed in the same transaction, so a rollback puts them back
+/// with the old main.cf, and a compiled secrets table does not outlive its
+/// use.
+pub(crate) fn stale_compiled(options: &PostfixOptions, paths: &Paths, plan: &Plan) -> Vec<StaleCompiled> {
+    let Some(main) = plan.files().find(|f| f.path() == paths.main_cf) else {
+        return Vec::new();
+    };
+    let before = named_compiled(main.before().unwrap_or(""), options, paths);
+    let after = named_compiled(main.after().unwrap_or(""), options, paths);
+    before
+        .into_iter()
+        .filter(|c| !after.contains(c) && std::fs::symlink_metadata(&c.path).is_ok())
+        .collect()
+}
+
 /// Stages every file of the plan, and compiles each changed table from its
 /// staged copy into a staged compiled table, so that the text and the
-/// compiled tables are replaced together.
+/// compiled tables are replaced together. Compiled tables of a map type
+/// main.cf no longer names are removed.
 fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transaction<'_>) -> Result<Vec<String>, Error> {
     let mut ran = Vec::new();
     let compile = options.compile_maps && options.map_type.needs_postmap();
+    for stale in stale_compiled(options, paths, plan) {
+        tx.remove(&stale.path, stale.sensitive)?;
+    }
     for file in plan.files() {
         paths.ensure_parent(file.path())?;
-        let is_table = file.path().parent() == Some(paths.maps.as_path())
-            && file.path() != paths.main_cf
-            && file.path() != paths.master_cf;
+        let is_table = own_table(paths, file.path()).is_some();
         match file.after() {
             Some(text) => {
                 tx.write(file.path(), text.as_bytes(), file.mode(), file.is_sensitive())?;
+                if file.path() == paths.main_cf {
+                    cool(&tx.staged_path(file.path())?)?;
+                }
                 if let (true, true, Some(db)) = (compile, is_table, compiled(options, file.path())) {
                     let staged = tx.staged_path(file.path())?;
                     ran.push(run(&options.postmap_command(&staged), plan)?);
@@ -133,6 +227,25 @@ fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transact
     Ok(ran)
 }
 
+/// How far in the past a new main.cf's modification time is set.
+const COOLED: Duration = Duration::from_secs(2);
+
+/// Dates a staged main.cf [`COOLED`] back. Postfix lets a main.cf that
+/// changed within the last second "cool down" before it trusts what it
+/// read (util/dict.c, `dict_load_file_xt`: read again every 300 ms while
+/// `st_mtime >= now - 1`), so `postfix check`, `postconf` and `postfix
+/// reload` right after a commit waited 1.5 to 2.3 s here. The guard is for
+/// a file edited in place; this one is complete before it is renamed into
+/// place whole, so there is nothing to wait for.
+fn cool(staged: &Path) -> Result<(), Error> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(staged)
+        .map_err(|e| Error::io(staged, e))?;
+    let past = SystemTime::now().checked_sub(COOLED).unwrap_or(SystemTime::UNIX_EPOCH);
+    file.set_modified(past).map_err(|e| Error::io(staged, e))
+}
+
 /// The commands that follow the commit: validation and reload (tables were
 /// compiled before it).
 fn after_commit(plan: &Plan) -> impl Iterator<Item = &[String]> {
@@ -148,6 +261,11 @@ pub(crate) fn apply(options: &PostfixOptions, paths: &Paths, lock: &Lock, plan: 
     if plan.is_empty() {
         return Ok(applied);
     }
+    if options.prerequisites && relays_need_auth(paths, plan)? {
+        if let Some(reason) = prereq::missing_sasl(&paths.root) {
+            return Err(Error::Prerequisite { reason });
+        }
+    }
     let mut tx = Transaction::new(lock, &paths.journal);
     applied.ran = stage(options, paths, plan, &mut tx).map_err(|cause| Error::NotApplied { cause: Box::new(cause) })?;
     // A crash after the reload is rolled back by the next run, which then
@@ -162,7 +280,11 @@ pub(crate) fn apply(options: &PostfixOptions, paths: &Paths, lock: &Lock, plan: 
         })?;
     let confirmed = (|| {
         for argv in after_commit(plan) {
-            applied.ran.push(run(argv, plan)?);
+            if options.is_postfix_reload(argv) {
+                applied.ran.push(reload_postfix(options, argv, plan)?);
+            } else {
+                applied.ran.push(run(argv, plan)?);
+            }
         }
         Ok(())
     })();
@@ -176,6 +298,27 @@ pub(crate) fn apply(options: &PostfixOptions, paths: &Paths, lock: &Lock, plan: 
     }
 }
 
+/// `postfix reload`, skipped when the instance is not running (before the
+/// reload, or by the time it failed): the new files are in place and
+/// checked, and Postfix reads them when it starts. What `Applied::ran`
+/// records says which.
+fn reload_postfix(options: &PostfixOptions, argv: &[String], plan: &Plan) -> Result<String, Error> {
+    let skipped = || {
+        format!(
+            "{}: skipped, Postfix is not running (`{}` failed); it loads the new configuration when it starts",
+            argv.join(" "),
+            options.postfix_command("status").join(" ")
+        )
+    };
+    if !options.is_running() {
+        return Ok(skipped());
+    }
+    match run(argv, plan) {
+        Err(_) if !options.is_running() => Ok(skipped()),
+        result => result,
+    }
+}
+
 /// Puts the previous files back (text and compiled tables alike, by
 /// renaming the backups) and reports the original failure.
 fn rollback(committed: Committed, cause: Error) -> Error {
@@ -185,5 +328,98 @@ fn rollback(committed: Committed, cause: Error) -> Error {
             cause: Box::new(cause),
             restore: Box::new(restore.into()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smarthost_core::FileChange;
+
+    /// A render folder whose map folder holds compiled tables: ours, and
+    /// an administrator's in the same folder.
+    fn setup() -> (tempfile::TempDir, PostfixOptions, Paths) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = PostfixOptions::render_into(dir.path());
+        let paths = options.paths().unwrap();
+        std::fs::create_dir_all(&paths.maps).unwrap();
+        for name in [
+            "relay_secrets.db",
+            "tls_policy.db",
+            "tls_policy.lmdb",
+            "partner_tls.db",
+            "sender_relay.db",
+        ] {
+            std::fs::write(paths.maps.join(name), name).unwrap();
+        }
+        (dir, options, paths)
+    }
+
+    fn main_cf_plan(paths: &Paths, before: &str, after: &str) -> Plan {
+        let mut plan = Plan::new("postfix");
+        plan.changes.push(Change::File(FileChange::new(
+            paths.main_cf.clone(),
+            0o644,
+            Some(before.to_owned()),
+            Some(after.to_owned()),
+        )));
+        plan
+    }
+
+    fn names(stale: &[StaleCompiled]) -> Vec<(String, bool)> {
+        stale
+            .iter()
+            .map(|s| (s.path.file_name().unwrap().to_string_lossy().into_owned(), s.sensitive))
+            .collect()
+    }
+
+    #[test]
+    fn the_old_types_compiled_tables_are_stale_and_nothing_else() {
+        let (_dir, options, paths) = setup();
+        let m = schema_dir(&options);
+        let before = format!(
+            "smtp_sasl_password_maps = hash:{m}/relay_secrets\n\
+             smtp_tls_policy_maps = hash:{m}/tls_policy, hash:{m}/partner_tls\n\
+             sender_dependent_relayhost_maps = texthash:{m}/sender_relay\n\
+             alias_maps = hash:/etc/aliases\n"
+        );
+        let after = format!(
+            "smtp_sasl_password_maps = texthash:{m}/relay_secrets\n\
+             smtp_tls_policy_maps = texthash:{m}/tls_policy, hash:{m}/partner_tls\n\
+             sender_dependent_relayhost_maps = texthash:{m}/sender_relay\n\
+             alias_maps = hash:/etc/aliases\n"
+        );
+        let plan = main_cf_plan(&paths, &before, &after);
+        // The administrator's partner_tls.db stays; sender_relay.db was not
+        // named before (texthash), tls_policy.lmdb neither.
+        assert_eq!(
+            names(&stale_compiled(&options, &paths, &plan)),
+            [
+                ("relay_secrets.db".to_owned(), true),
+                ("tls_policy.db".to_owned(), false)
+            ]
+        );
+
+        // hash -> lmdb: the .db goes, the .lmdb is the new type's.
+        let after = before
+            .replace("hash:", "lmdb:")
+            .replace(&format!("lmdb:{m}/partner_tls"), &format!("hash:{m}/partner_tls"));
+        let plan = main_cf_plan(&paths, &before, &after);
+        assert_eq!(names(&stale_compiled(&options, &paths, &plan)).len(), 2);
+
+        // No change of type: nothing is stale; a plan without main.cf
+        // neither.
+        let plan = main_cf_plan(&paths, &before, &format!("{before}# edited\n"));
+        assert!(stale_compiled(&options, &paths, &plan).is_empty());
+        assert!(stale_compiled(&options, &paths, &Plan::new("postfix")).is_empty());
+
+        // Disabled (the parameter removed): the compiled table goes too.
+        let plan = main_cf_plan(&paths, &before, "alias_maps = hash:/etc/aliases\n");
+        assert_eq!(names(&stale_compiled(&options, &paths, &plan)).len(), 2);
+    }
+
+    /// The map folder as Postfix sees it.
+    fn schema_dir(options: &PostfixOptions) -> String {
+        options.map_dir.display().to_string()
     }
 }

@@ -195,31 +195,32 @@ impl CfFile {
         } else {
             text.to_owned()
         };
-        let entry = Entry::parse(text, kind);
+        self.put(name, Entry::parse(text, kind));
+    }
+
+    /// `entry` in place of every occurrence of `name`, where the last one
+    /// is, or at the end; an identical single entry is left as it is.
+    fn put(&mut self, name: &str, entry: Entry) {
         let last = self
             .items
             .iter()
             .rposition(|i| matches!(i, Item::Entry(e) if e.name.as_deref() == Some(name)));
-        match last {
-            Some(at) => {
-                if let Item::Entry(old) = &self.items[at] {
-                    if old.raw == entry.raw && self.count(name) == 1 {
-                        return;
-                    }
-                }
-                self.items[at] = Item::Entry(entry);
-                let mut index = 0;
-                self.items.retain(|item| {
-                    let keep = index >= at || !matches!(item, Item::Entry(e) if e.name.as_deref() == Some(name));
-                    index += 1;
-                    keep
-                });
-            }
-            None => {
-                self.ensure_final_newline(eol);
-                self.items.push(Item::Entry(entry));
-            }
+        let Some(at) = last else {
+            let eol = self.line_ending();
+            self.ensure_final_newline(eol);
+            self.items.push(Item::Entry(entry));
+            return;
+        };
+        if matches!(&self.items[at], Item::Entry(old) if old.raw == entry.raw) && self.count(name) == 1 {
+            return;
         }
+        self.items[at] = Item::Entry(entry);
+        let mut index = 0;
+        self.items.retain(|item| {
+            let keep = index >= at || !matches!(item, Item::Entry(e) if e.name.as_deref() == Some(name));
+            index += 1;
+            keep
+        });
     }
 
     /// Sets a main.cf parameter to `value` (see [`CfFile::replace`]). An
@@ -234,6 +235,42 @@ impl CfFile {
             format!("{name} = {value}\n")
         };
         self.replace(name, &line, Kind::Main);
+    }
+
+    /// The exact text of the entry Postfix uses for `name` (the last one),
+    /// continuation lines and line endings included.
+    pub(crate) fn raw(&self, name: &str) -> Option<&str> {
+        self.entries(name).last().map(|e| e.raw.as_str())
+    }
+
+    /// Puts back an entry's exact text (as [`CfFile::raw`] gave it) in place
+    /// of every occurrence of `name`, where the last one is, or at the end.
+    pub(crate) fn restore(&mut self, name: &str, raw: &str, kind: Kind) {
+        self.put(name, Entry::parse(raw.to_owned(), kind));
+    }
+
+    /// Whether the text ends with a line break (an empty file counts as
+    /// ending with one: appending to it adds nothing before).
+    pub(crate) fn ends_with_newline(&self) -> bool {
+        match self.items.last() {
+            Some(Item::Trivia(t)) => t.ends_with('\n'),
+            Some(Item::Entry(e)) => e.raw.ends_with('\n'),
+            None => true,
+        }
+    }
+
+    /// Removes the line break at the very end, if there is one.
+    pub(crate) fn strip_final_newline(&mut self) {
+        let text = match self.items.last_mut() {
+            Some(Item::Trivia(t)) => t,
+            Some(Item::Entry(e)) => &mut e.raw,
+            None => return,
+        };
+        if text.ends_with("\r\n") {
+            text.truncate(text.len() - 2);
+        } else if text.ends_with('\n') {
+            text.pop();
+        }
     }
 
     /// Removes every occurrence of `name`.

@@ -44,6 +44,13 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// Something the system must have for the configuration to work is
+    /// missing (`PostfixOptions::prerequisites`).
+    #[error("{reason}; nothing was changed (force it to apply anyway)")]
+    Prerequisite {
+        /// What is missing and how to install it.
+        reason: String,
+    },
     /// A step before the first replacement failed (staging, compiling a
     /// table, the journal): no file was changed.
     #[error("{cause}; nothing was changed, the previous configuration is in place")]

@@ -17,8 +17,8 @@ pub(crate) struct Layout {
     pub(crate) params: Vec<(&'static str, Option<String>)>,
     /// Whether a `secure` TLS policy needs trust anchors in smtp_tls_CAfile.
     pub(crate) needs_ca_file: bool,
-    /// Whether master.cf needs the implicit-TLS transport.
-    pub(crate) needs_wrapper: bool,
+    /// The smarthost services master.cf needs ([`SERVICES`]).
+    pub(crate) services: Vec<&'static str>,
     /// The text of each table, `None` when it has no entry.
     pub(crate) sender_relay: Option<String>,
     pub(crate) secrets: Option<String>,
@@ -42,9 +42,14 @@ fn tls_entry(s: &Smarthost, check_certificate: bool, warnings: &mut Vec<String>)
         (Encryption::None, _, _) => "may".to_owned(),
         (_, false, _) => "encrypt".to_owned(),
         (_, true, Host::Name(name)) => format!("secure match={name}"),
+        // An IPv4 relay: the address in the certificate is matched. Plain
+        // `secure` would use the default `nexthop, dot-nexthop`, which
+        // OpenSSL reads as both the address and a name under it: no
+        // certificate passes (seen on Postfix 3.7).
+        (_, true, Host::Ipv4(_)) => "secure match=nexthop".to_owned(),
         (_, true, _) => {
             warnings.push(format!(
-                "{}: the certificate is checked against an IP address; most relay certificates only name hosts, so give the relay's host name",
+                "{}: an IPv6 relay is checked with Postfix's default `nexthop, dot-nexthop` matching, which no certificate of an address relay passed on Postfix 3.7 (IPv4 tried); give the relay's host name",
                 s.relay
             ));
             "secure".to_owned()
@@ -100,25 +105,41 @@ impl Layout {
         if let Some((key, c)) = server_secret.as_ref().filter(|(key, _)| key.as_str() < "@") {
             secrets.push(key, Secret(c));
         }
+        let mut services = std::collections::BTreeSet::new();
+        let server_key = server_secret.as_ref().map(|(key, _)| key.as_str());
         for (domain, s) in &policy.domains {
             let key = At(domain);
             sender_relay.push(key, &s.relay);
             if let Some(c) = &s.credentials {
                 secrets.push(key, Secret(c));
             }
-            if s.encryption == Encryption::ImplicitTls {
-                transport.push(key, format_args!("{TLS_WRAPPER_SERVICE}:{}", s.relay));
-                l.needs_wrapper = true;
-            } else if server_wrapped {
+            // Without credentials of its own, a domain on the server's relay
+            // would log in with the server's account (Postfix falls back to
+            // the next-hop key): its transport turns SASL off.
+            let no_auth = s.credentials.is_none() && server_key.is_some_and(|k| k == s.relay.to_string());
+            let service = match (s.encryption == Encryption::ImplicitTls, no_auth) {
+                (true, false) => Some(TLS_WRAPPER_SERVICE),
+                (true, true) => Some(TLS_NOAUTH_SERVICE),
+                (false, true) => Some(NOAUTH_SERVICE),
                 // Without this entry the domain would inherit the wrapper
                 // transport of the server-wide relay and fail on STARTTLS.
-                transport.push(key, format_args!("{SMTP_TRANSPORT}:{}", s.relay));
+                (false, false) if server_wrapped => Some(SMTP_TRANSPORT),
+                (false, false) => None,
+            };
+            if let Some(service) = service {
+                transport.push(key, format_args!("{service}:{}", s.relay));
+                if service != SMTP_TRANSPORT {
+                    services.insert(service);
+                }
             }
         }
         if let Some((key, c)) = server_secret.as_ref().filter(|(key, _)| key.as_str() > "@") {
             secrets.push(key, Secret(c));
         }
-        l.needs_wrapper |= server_wrapped;
+        if server_wrapped {
+            services.insert(TLS_WRAPPER_SERVICE);
+        }
+        l.services = SERVICES.iter().copied().filter(|s| services.contains(s)).collect();
 
         let any_auth = !secrets.is_empty();
         let has_domains = !policy.domains.is_empty();

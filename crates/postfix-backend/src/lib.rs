@@ -21,13 +21,16 @@
 
 mod apply;
 mod cf;
+mod edit;
 mod error;
 mod layout;
 mod maps;
 mod paths;
 mod plan;
+mod prereq;
 mod read;
 pub mod schema;
+mod state;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,9 +45,13 @@ pub use paths::Paths;
 /// How Postfix is told to load a new configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reload {
-    /// `postfix [-c CONFIG_DIR] reload`.
+    /// `postfix [-c CONFIG_DIR] reload`, skipped when the instance is not
+    /// running (`postfix [-c CONFIG_DIR] status` fails): a stopped
+    /// instance is configured all the same, and reads the new
+    /// configuration when it starts.
     Postfix,
-    /// This command instead.
+    /// This command instead. It must succeed: when it fails, the apply is
+    /// rolled back.
     Command(Vec<String>),
     /// Nothing: the caller reloads (or Postfix is not running).
     Skip,
@@ -67,36 +74,60 @@ pub struct PostfixOptions {
     pub map_type: MapType,
     /// Compile changed `hash`/`lmdb` tables with `postmap`.
     pub compile_maps: bool,
-    /// Run `postfix check` after writing.
+    /// Run `postfix check` after writing main.cf or master.cf (a change of
+    /// tables only is compiled and reloaded, not checked).
     pub check: bool,
     /// How Postfix loads the new configuration after a change.
     pub reload: Reload,
     /// How long to wait for another run that holds the lock.
     pub lock_wait: Duration,
+    /// Check what the system must have for the relays to work (a SASL
+    /// client mechanism when relays need AUTH): `plan` warns and `apply`
+    /// refuses when it is missing. On for a live server; off when
+    /// rendering into a folder, whose target cannot be inspected.
+    pub prerequisites: bool,
 }
 
 impl PostfixOptions {
-    /// A live server: root `/`, the map type chosen from `postconf -m`,
-    /// tables compiled, `postfix check` (when Postfix is installed) and
-    /// `postfix reload` run.
+    /// The default instance of a live server ([`schema::DEFAULT_CONFIG_DIR`]):
+    /// [`PostfixOptions::live_instance`] of that folder.
     pub fn live() -> Self {
-        // Whether postconf starts at all tells whether Postfix is installed
-        // (`postfix -V` is no option: Postfix exits through its fatal-error
-        // path, which sleeps a second).
-        let installed = std::process::Command::new("postconf")
-            .args(["-d", "-h", "mail_version"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok();
+        Self::live_instance(schema::DEFAULT_CONFIG_DIR)
+    }
+
+    /// The Postfix instance of a live server (root `/`) whose configuration
+    /// folder is `config_dir`, as [`PostfixOptions::instance`] places it:
+    /// tables compiled, `postfix check` when Postfix is installed (after a
+    /// change of main.cf or master.cf), and `postfix reload` (skipped while
+    /// the instance is not running).
+    ///
+    /// Postfix is asked once, about this instance and without a penalty:
+    /// `postconf -c DIR -m` when its main.cf exists (the map type is the
+    /// best it lists: hash, else lmdb, else texthash), otherwise
+    /// `postconf -d -h mail_version`, which reads no main.cf, only to learn
+    /// whether Postfix is installed (the map type stays `hash`). Never
+    /// `postfix -V`, which Postfix 3.7 does not know, nor a command that
+    /// reads a missing main.cf: both exit through Postfix's fatal-error
+    /// path, which sleeps a second.
+    pub fn live_instance(config_dir: impl Into<PathBuf>) -> Self {
         let mut options = PostfixOptions {
-            root: PathBuf::from("/"),
             compile_maps: true,
-            check: installed,
             reload: Reload::Postfix,
+            prerequisites: true,
             ..PostfixOptions::render_into("/")
-        };
-        options.detect_map_type();
+        }
+        .instance(config_dir);
+        if options.paths().is_err() {
+            // Refused with its reason by every use of these options; a
+            // folder that could not be written into main.cf is not asked
+            // about either.
+            return options;
+        }
+        let probe = options.probe();
+        options.check = probe.installed;
+        if let Some(types) = &probe.map_types {
+            options.map_type = MapType::from_supported(types);
+        }
         options
     }
 
@@ -112,6 +143,7 @@ impl PostfixOptions {
             check: false,
             reload: Reload::Skip,
             lock_wait: transaction::DEFAULT_LOCK_WAIT,
+            prerequisites: false,
         }
     }
 
@@ -138,20 +170,69 @@ impl PostfixOptions {
         Paths::new(self)
     }
 
-    /// Chooses the map type from `postconf -m` of this configuration (hash,
-    /// else lmdb, else texthash); keeps the current one when main.cf is
-    /// missing or postconf fails.
+    /// Chooses the map type from `postconf -c DIR -m` of this instance
+    /// (hash, else lmdb, else texthash); keeps the current one when main.cf
+    /// is missing or postconf fails. [`PostfixOptions::live_instance`]
+    /// already did this: call it only after changing the instance.
     pub fn detect_map_type(&mut self) {
-        // Without main.cf postconf fails, through a fatal-error path that
-        // sleeps a second: do not ask.
-        if !self.on_disk(&self.config_dir).join(schema::MAIN_CF).is_file() {
-            return;
+        if let Some(types) = &self.probe().map_types {
+            self.map_type = MapType::from_supported(types);
         }
-        let mut cmd = std::process::Command::new("postconf");
-        cmd.args(self.config_args()).arg("-m");
-        if let Some(out) = cmd.output().ok().filter(|o| o.status.success()) {
-            self.map_type = MapType::from_supported(&String::from_utf8_lossy(&out.stdout));
+    }
+
+    /// Asks the installed Postfix about this instance: one `postconf`, and
+    /// none that sleeps (see [`PostfixOptions::live_instance`]).
+    fn probe(&self) -> Probe {
+        let quiet = |args: &[String]| {
+            std::process::Command::new("postconf")
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+        };
+        if !self.main_cf_exists() {
+            // `-d` reads no main.cf: whether postconf starts at all tells
+            // whether Postfix is installed.
+            let args = ["-d", "-h", "mail_version"].map(str::to_owned);
+            return Probe {
+                installed: quiet(&args).is_ok(),
+                map_types: None,
+            };
         }
+        let mut args = self.config_args();
+        args.push("-m".to_owned());
+        match quiet(&args) {
+            Err(_) => Probe {
+                installed: false,
+                map_types: None,
+            },
+            Ok(out) => Probe {
+                installed: true,
+                map_types: out
+                    .status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
+            },
+        }
+    }
+
+    /// Whether this instance's main.cf exists (without it, every Postfix
+    /// command that reads it fails after sleeping a second).
+    fn main_cf_exists(&self) -> bool {
+        self.on_disk(&self.config_dir).join(schema::MAIN_CF).is_file()
+    }
+
+    /// Whether this instance is running: `postfix [-c DIR] status` exits 0
+    /// (it exits 1, at once, when the instance is stopped; measured on
+    /// Postfix 3.7.11). An instance without main.cf cannot be running, and
+    /// is not asked.
+    pub(crate) fn is_running(&self) -> bool {
+        self.main_cf_exists() && apply::run_quiet(&self.postfix_command("status"))
+    }
+
+    /// Whether the reload is `postfix reload`, skipped while the instance
+    /// is not running, and `argv` is it.
+    pub(crate) fn is_postfix_reload(&self, argv: &[String]) -> bool {
+        self.reload == Reload::Postfix && argv == self.postfix_command("reload").as_slice()
     }
 
     /// Where a path as Postfix sees it (absolute) lives on disk.
@@ -194,6 +275,15 @@ impl PostfixOptions {
     }
 }
 
+/// What one `postconf` run said about an instance.
+#[derive(Debug)]
+struct Probe {
+    /// Whether postconf could be started.
+    installed: bool,
+    /// The output of `postconf -c DIR -m`, when it was asked and answered.
+    map_types: Option<String>,
+}
+
 /// The Postfix [`ConfigWriter`].
 #[derive(Clone, Debug)]
 pub struct PostfixWriter {
@@ -227,7 +317,11 @@ impl PostfixWriter {
         let recovered = transaction::recover(&guard, &paths.journal, &[&paths.config, &paths.maps])?;
         if let Some(r) = &recovered {
             for argv in &r.after_rollback {
-                // Best effort: the service may not be running.
+                // Best effort; a stopped instance is not asked to reload
+                // (Postfix would sleep a second before it fails).
+                if self.options.is_postfix_reload(argv) && !self.options.is_running() {
+                    continue;
+                }
                 let _ = apply::run_quiet(argv);
             }
         }

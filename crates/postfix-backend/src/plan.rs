@@ -6,29 +6,28 @@ use smarthost_core::transaction::{safe_fs, Basis};
 use smarthost_core::{Change, CommandRun, FileChange, Plan, Policy};
 
 use crate::cf::{CfFile, Kind};
+use crate::edit;
 use crate::error::Error;
 use crate::layout::Layout;
 use crate::maps;
+use crate::prereq;
 use crate::read::read_optional;
 use crate::schema::*;
+use crate::state::{State, STATE_FILE};
 use crate::{Paths, PostfixOptions};
-
-/// The tables this backend owns, with whether each holds secrets.
-const TABLES: [(&str, bool); 4] = [
-    (SENDER_RELAY_MAP, false),
-    (SECRETS_MAP, true),
-    (TLS_POLICY_MAP, false),
-    (SENDER_TRANSPORT_MAP, false),
-];
 
 /// The fingerprint of every managed file: main.cf, master.cf and the
 /// tables' sources.
 pub(crate) fn basis(options: &PostfixOptions, paths: &Paths) -> Result<Basis, Error> {
     let _ = options;
     let mut basis = Basis::new();
-    let files = [paths.main_cf.clone(), paths.master_cf.clone()]
-        .into_iter()
-        .chain(TABLES.iter().map(|(name, _)| paths.table(name)));
+    let files = [
+        paths.main_cf.clone(),
+        paths.master_cf.clone(),
+        paths.maps.join(STATE_FILE),
+    ]
+    .into_iter()
+    .chain(TABLES.iter().map(|(name, _)| paths.table(name)));
     for path in files {
         let bytes = safe_fs::read_bytes(&path)?;
         basis.add(path.display(), bytes.as_deref());
@@ -51,97 +50,10 @@ fn file_mode(path: &Path, default: u32) -> u32 {
     default
 }
 
-/// What editing main.cf found: problems, and the takeover report.
-#[derive(Default)]
-struct MainReport {
-    warnings: Vec<String>,
-    notes: Vec<String>,
-}
-
-/// Edits main.cf towards the layout.
-fn edit_main(main: &mut CfFile, layout: &Layout, options: &PostfixOptions) -> MainReport {
-    let mut report = MainReport::default();
-    for (name, wanted) in &layout.params {
-        let count = main.count(name);
-        if count > 1 {
-            report.warnings.push(format!(
-                "main.cf: {name} appears {count} times (Postfix uses the last one and warns); collapsed into one"
-            ));
-        }
-        match (wanted, main.get(name)) {
-            (Some(value), Some(old)) if old != value && !old.is_empty() => {
-                report
-                    .notes
-                    .push(format!("main.cf: replaces {name} = {old} with {value}"));
-                main.set(name, value);
-            }
-            (Some(value), _) => main.set(name, value),
-            // relayhost is ours to manage; emptied in place, so a Debian
-            // main.cf gets its `relayhost =` line back as it was.
-            (None, Some(old)) if *name == RELAYHOST => {
-                if !old.is_empty() {
-                    main.set(name, "");
-                }
-            }
-            // Other parameters are removed only when this backend wrote them.
-            (None, Some(old)) if Layout::own_value(name, options).as_deref() == Some(old) => main.remove(name),
-            (None, Some(old)) => report.warnings.push(format!(
-                "main.cf: {name} = {old} is not needed by the policy but was not written by smarthost; left as it is"
-            )),
-            (None, None) => {}
-        }
-    }
-    if layout.needs_ca_file && main.get(TLS_CA_FILE).unwrap_or("").is_empty() {
-        main.set(TLS_CA_FILE, SYSTEM_CA_FILE);
-    }
-    if let Some(level) = main.get(TLS_SECURITY_LEVEL) {
-        if !matches!(level, "" | "none" | "may") {
-            report.warnings.push(format!(
-                "main.cf: smtp_tls_security_level = {level} applies to every direct delivery too; smarthost sets TLS per relay and leaves it as it is"
-            ));
-        }
-    }
-    let kept: Vec<&str> = main
-        .names()
-        .into_iter()
-        .filter(|n| !MANAGED.contains(n) && *n != TLS_CA_FILE)
-        .collect();
-    if !kept.is_empty() {
-        report.notes.push(format!(
-            "main.cf: keeps {} other parameter(s) byte for byte: {}",
-            kept.len(),
-            kept.join(", ")
-        ));
-    }
-    report
-}
-
-fn edit_master(text: &str, needed: bool) -> String {
-    let mut master = CfFile::parse(text, Kind::Master);
-    if needed {
-        if master.count(TLS_WRAPPER_SERVICE) == 0 || master.entries(TLS_WRAPPER_SERVICE).count() > 1 {
-            master.replace(TLS_WRAPPER_SERVICE, &tls_wrapper_entry(), Kind::Master);
-        }
-    } else {
-        master.remove(TLS_WRAPPER_SERVICE);
-    }
-    master.render()
-}
-
+/// Adds the change of one file when its content differs; `rewrite` also
+/// rewrites a file whose content is right (a wrong mode, a stale compiled
+/// table).
 fn push_file(
-    plan: &mut Plan,
-    path: PathBuf,
-    mode: u32,
-    before: Option<String>,
-    after: Option<String>,
-    sensitive: bool,
-) {
-    push_file_forced(plan, path, mode, before, after, sensitive, false);
-}
-
-/// Like `push_file`; `rewrite` also rewrites a file whose content is right
-/// (a wrong mode, a stale compiled table).
-fn push_file_forced(
     plan: &mut Plan,
     path: PathBuf,
     mode: u32,
@@ -159,6 +71,35 @@ fn push_file_forced(
         FileChange::new(path, mode, before, after)
     };
     plan.changes.push(Change::File(change));
+}
+
+/// The CA bundle to name in smtp_tls_CAfile: the first of the known
+/// distributions' bundles that exists on the target. On a live server none
+/// is an error (a `secure` relay could never be verified); when rendering
+/// into a folder, Debian's path with a warning.
+fn ca_bundle(paths: &Paths) -> Result<(&'static str, Option<String>), Error> {
+    for bundle in CA_BUNDLES {
+        if safe_fs::under_root(&paths.root, Path::new(bundle)).is_ok_and(|p| p.is_file()) {
+            return Ok((bundle, None));
+        }
+    }
+    if paths.root == Path::new("/") {
+        return Err(Error::Unreadable {
+            path: paths.main_cf.clone(),
+            what: TLS_CA_FILE.into(),
+            reason: format!(
+                "a relay's certificate is checked, but no CA bundle was found (looked for {}); install the ca-certificates package or set smtp_tls_CAfile",
+                CA_BUNDLES.join(", ")
+            ),
+        });
+    }
+    Ok((
+        SYSTEM_CA_FILE,
+        Some(format!(
+            "no CA bundle under {}; smtp_tls_CAfile names Debian's {SYSTEM_CA_FILE}: on another distribution set it to its bundle",
+            paths.root.display()
+        )),
+    ))
 }
 
 /// Why a table whose text is right must be written again, if it must: a
@@ -207,6 +148,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     plan.warnings.extend(layout.warnings.iter().cloned());
 
     let mut layout = layout;
+    let needs_auth = layout.secrets.is_some();
     let tables: [(&str, &mut Option<String>, bool); 4] = [
         (SENDER_RELAY_MAP, &mut layout.sender_relay, false),
         (SECRETS_MAP, &mut layout.secrets, true),
@@ -233,16 +175,19 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
         if let Some(reason) = &rewrite {
             plan.notes.push(reason.clone());
         }
-        push_file_forced(&mut plan, path, mode, before, after, sensitive, rewrite.is_some());
+        push_file(&mut plan, path, mode, before, after, sensitive, rewrite.is_some());
     }
 
     let master_path = paths.master_cf.clone();
     let master_before = read_optional(&master_path)?;
     let master_text = master_before.clone().unwrap_or_default();
-    let master_after = edit_master(&master_text, layout.needs_wrapper);
+    let master_after = edit::master_cf(&master_text, &layout.services);
     if master_after != master_text {
         let mode = file_mode(&master_path, MAP_MODE);
-        push_file(&mut plan, master_path, mode, master_before, Some(master_after), false);
+        // A master.cf left empty held only smarthost's services (it created
+        // the file): it goes again.
+        let after = (!master_after.is_empty()).then_some(master_after);
+        push_file(&mut plan, master_path, mode, master_before, after, false, false);
     }
 
     let main_path = paths.main_cf.clone();
@@ -255,14 +200,45 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
     let main_text = main_before.clone().unwrap_or_default();
     let mut main = CfFile::parse(&main_text, Kind::Main);
-    let report = edit_main(&mut main, &layout, options);
+    let state_path = paths.maps.join(STATE_FILE);
+    let state_before = read_optional(&state_path)?;
+    let mut state = match &state_before {
+        Some(text) => State::parse(text).map_err(|reason| Error::Unreadable {
+            path: state_path.clone(),
+            what: "state".into(),
+            reason,
+        })?,
+        None => State::default(),
+    };
+    if needs_auth && options.prerequisites {
+        plan.warnings.extend(prereq::missing_sasl(&paths.root));
+    }
+    let ca_bundle = if layout.needs_ca_file {
+        let (bundle, warning) = ca_bundle(paths)?;
+        plan.warnings.extend(warning);
+        bundle
+    } else {
+        SYSTEM_CA_FILE
+    };
+    let report = edit::main_cf(&mut main, &layout, options, &mut state, ca_bundle);
     plan.warnings.extend(report.warnings);
     let main_after = main.render();
     if main_after != main_text {
         plan.notes.extend(report.notes);
         let mode = file_mode(&main_path, MAP_MODE);
-        push_file(&mut plan, main_path, mode, main_before, Some(main_after), false);
+        push_file(&mut plan, main_path, mode, main_before, Some(main_after), false, false);
     }
+    let state_after = state.render();
+    let state_mode = file_mode(&state_path, MAP_MODE);
+    push_file(
+        &mut plan,
+        state_path,
+        state_mode,
+        state_before,
+        state_after,
+        false,
+        false,
+    );
 
     if plan.is_empty() {
         return Ok(plan);
@@ -281,7 +257,18 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
             options.map_type
         ));
     }
-    if options.check {
+    for stale in crate::apply::stale_compiled(options, paths, &plan) {
+        plan.notes.push(format!(
+            "{} is removed: main.cf no longer uses it (another map type, or no table)",
+            stale.path.display()
+        ));
+    }
+    // `postfix check` validates main.cf and master.cf; a change of tables
+    // only needs postmap and the reload.
+    let config_changed = plan
+        .files()
+        .any(|f| f.path() == paths.main_cf || f.path() == paths.master_cf);
+    if options.check && config_changed {
         let argv = options.postfix_command("check");
         plan.changes.push(Change::Command(CommandRun {
             argv,
@@ -289,6 +276,12 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
         }));
     }
     if let Some(argv) = options.reload_command() {
+        if options.is_postfix_reload(&argv) && !options.is_running() {
+            plan.notes.push(format!(
+                "Postfix is not running (`{}` failed): the reload is skipped, and Postfix loads the new configuration when it starts",
+                options.postfix_command("status").join(" ")
+            ));
+        }
         plan.changes.push(Change::Command(CommandRun {
             argv,
             reason: "load the new configuration".into(),

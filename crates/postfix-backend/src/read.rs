@@ -78,7 +78,7 @@ impl Current {
             .cloned()
             .unwrap_or_else(|| self.global_level.clone());
         let level = tls.split_whitespace().next().unwrap_or("");
-        let wrapped = transport.is_some_and(|t| t == TLS_WRAPPER_SERVICE);
+        let wrapped = transport.is_some_and(|t| t == TLS_WRAPPER_SERVICE || t == TLS_NOAUTH_SERVICE);
         let encryption = match level {
             _ if wrapped => Encryption::ImplicitTls,
             "encrypt" | "secure" | "verify" | "fingerprint" | "dane-only" => Encryption::Starttls,

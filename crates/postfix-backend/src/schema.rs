@@ -13,8 +13,20 @@ pub const MASTER_CF: &str = "master.cf";
 /// Default folder of the lookup tables: the layout hosting panels (Plesk)
 /// already use, so a server taken over keeps its paths.
 pub const DEFAULT_MAP_DIR: &str = "/var/spool/postfix/plesk";
-/// The system CA bundle, for `smtp_tls_CAfile` when it is empty (Debian).
+/// The system CA bundle of Debian and Ubuntu, for `smtp_tls_CAfile` when it
+/// is empty; the first of [`CA_BUNDLES`].
 pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Where each family of distributions keeps its CA bundle, in the order they
+/// are looked for: Debian/Ubuntu (ca-certificates), RHEL/Alma/Rocky/Fedora
+/// (ca-certificates, `update-ca-trust`), SUSE (ca-certificates), Alpine and
+/// the BSDs.
+pub const CA_BUNDLES: &[&str] = &[
+    SYSTEM_CA_FILE,
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
 
 /// Lookup table of sender domain → relay (`sender_dependent_relayhost_maps`).
 pub const SENDER_RELAY_MAP: &str = "sender_relay";
@@ -25,8 +37,24 @@ pub const TLS_POLICY_MAP: &str = "tls_policy";
 /// Lookup table of transport per sender (`sender_dependent_default_transport_maps`).
 pub const SENDER_TRANSPORT_MAP: &str = "sender_transport";
 
+/// The tables this backend owns, each with whether it holds secrets.
+pub const TABLES: [(&str, bool); 4] = [
+    (SENDER_RELAY_MAP, false),
+    (SECRETS_MAP, true),
+    (TLS_POLICY_MAP, false),
+    (SENDER_TRANSPORT_MAP, false),
+];
+
 /// The master.cf service that speaks implicit TLS (port 465).
 pub const TLS_WRAPPER_SERVICE: &str = "smarthost-tls";
+/// The master.cf service for a domain without credentials whose relay is
+/// also the server-wide one: without it, Postfix would fall back from the
+/// missing `@domain` key to the relay's key and log in with the server's
+/// account (SASL_README, "sender-dependent authentication": sender,
+/// `@domain`, then next hop).
+pub const NOAUTH_SERVICE: &str = "smarthost-noauth";
+/// The same for implicit TLS.
+pub const TLS_NOAUTH_SERVICE: &str = "smarthost-tls-noauth";
 /// The standard smtp client transport.
 pub const SMTP_TRANSPORT: &str = "smtp";
 
@@ -53,6 +81,9 @@ pub const DEFAULT_TRANSPORT: &str = "default_transport";
 pub const TLS_POLICY_MAPS: &str = "smtp_tls_policy_maps";
 /// `smtp_tls_CAfile`.
 pub const TLS_CA_FILE: &str = "smtp_tls_CAfile";
+/// `smtp_tls_CApath`: an admin's CA folder; when set, smtp_tls_CAfile is not
+/// filled in.
+pub const TLS_CA_PATH: &str = "smtp_tls_CApath";
 /// `smtp_tls_security_level`: read only to warn; never written.
 pub const TLS_SECURITY_LEVEL: &str = "smtp_tls_security_level";
 
@@ -71,10 +102,29 @@ pub const MANAGED: &[&str] = &[
     TLS_POLICY_MAPS,
 ];
 
-/// The master.cf entry of [`TLS_WRAPPER_SERVICE`] (TLS_README, "Client-side
-/// TLS wrappermode"; verified on Postfix 3.7, see shared notes).
-pub fn tls_wrapper_entry() -> String {
-    format!(
-        "{TLS_WRAPPER_SERVICE} unix  -       -       n       -       -       smtp\n  -o smtp_tls_wrappermode=yes\n  -o smtp_tls_security_level=encrypt\n"
-    )
+/// List-valued parameters that smarthost shares with the administrator: its
+/// table comes first, the administrator's tables stay after it (Postfix
+/// uses the first table that has the key).
+pub const COMPOSED: &[&str] = &[TLS_POLICY_MAPS, SASL_PASSWORD_MAPS];
+
+/// Parameters that only carry relay settings: a hand-made value is a
+/// manual smarthost, which smarthost takes over (and does not put back on
+/// disable).
+pub const TAKEN_OVER: &[&str] = &[RELAYHOST, SENDER_RELAY_MAPS, SENDER_TRANSPORT_MAPS];
+
+/// The master.cf entry of a smarthost service: [`TLS_WRAPPER_SERVICE`],
+/// [`NOAUTH_SERVICE`] or [`TLS_NOAUTH_SERVICE`] (`-o smtp_sasl_auth_enable=no`
+/// turns SASL off for that transport; master(5), postconf(5)).
+pub fn service_entry(service: &str) -> String {
+    let mut entry = format!("{service} unix  -       -       n       -       -       smtp\n");
+    if service == TLS_WRAPPER_SERVICE || service == TLS_NOAUTH_SERVICE {
+        entry.push_str("  -o smtp_tls_wrappermode=yes\n  -o smtp_tls_security_level=encrypt\n");
+    }
+    if service == NOAUTH_SERVICE || service == TLS_NOAUTH_SERVICE {
+        entry.push_str("  -o smtp_sasl_auth_enable=no\n");
+    }
+    entry
 }
+
+/// Every master.cf service smarthost may add.
+pub const SERVICES: &[&str] = &[TLS_WRAPPER_SERVICE, NOAUTH_SERVICE, TLS_NOAUTH_SERVICE];

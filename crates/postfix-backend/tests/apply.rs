@@ -135,3 +135,46 @@ fn a_manual_configuration_is_taken_over() {
     assert!(!main.contains("old-relay"), "{main}");
     assert!(main.starts_with(&matrix::BASE_MAIN_CF.replace("relayhost =\n", "")[..200]));
 }
+
+#[test]
+fn relays_that_need_auth_are_refused_without_a_sasl_mechanism_unless_forced() {
+    let dir = seeded();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/os-release"),
+        "ID=almalinux\nID_LIKE=\"rhel centos fedora\"\n",
+    )
+    .unwrap();
+    let checked = PostfixWriter::new(PostfixOptions {
+        prerequisites: true,
+        ..PostfixOptions::render_into(dir.path())
+    });
+    let before = snapshot(dir.path());
+    let plan = checked.plan(&policy("server_only_starttls_auth")).unwrap();
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("no mechanism available")),
+        "{:?}",
+        plan.warnings
+    );
+    let err = checked.apply(&plan).unwrap_err();
+    assert!(matches!(err, Error::Prerequisite { .. }), "{err}");
+    assert!(err.to_string().contains("dnf install cyrus-sasl-plain"), "{err}");
+    assert_eq!(snapshot(dir.path()), before, "a refused apply wrote something");
+
+    // A relay without AUTH needs no mechanism.
+    let plan = checked.plan(&policy("server_encryption_not_required_no_auth")).unwrap();
+    assert!(
+        plan.warnings.iter().all(|w| !w.contains("no mechanism")),
+        "{:?}",
+        plan.warnings
+    );
+
+    // Forced (prerequisites off), or with the plugin installed, it applies.
+    let forced = PostfixWriter::new(PostfixOptions::render_into(dir.path()));
+    forced.converge(&policy("server_only_starttls_auth")).unwrap();
+    let sasl = dir.path().join("usr/lib64/sasl2");
+    std::fs::create_dir_all(&sasl).unwrap();
+    std::fs::write(sasl.join("liblogin.so.3"), "").unwrap();
+    let (plan, applied) = checked.converge(&policy("server_and_domain_starttls")).unwrap();
+    assert!(applied.changed && plan.warnings.iter().all(|w| !w.contains("no mechanism")));
+}

@@ -7,140 +7,35 @@
 
 #[path = "support/fake_relay.rs"]
 mod fake_relay;
+#[path = "support/instance.rs"]
+mod instance;
 #[path = "support/matrix.rs"]
 mod matrix;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fake_relay::{Delivery, Mode, Relay, RelayConfig, TestCa};
+use instance::{require_postfix, run, Instance, WAIT};
 use postfix_backend::{MapType, PostfixOptions, PostfixWriter, Reload};
 use smarthost_core::{
     ConfigWriter, Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username,
 };
 
-const WAIT: Duration = Duration::from_secs(40);
-
-/// Whether a real Postfix can run here; the reason when not.
-fn postfix_unavailable() -> Option<String> {
-    if !Path::new("/usr/sbin/postfix").exists() || !Path::new("/usr/lib/postfix/sbin/master").exists() {
-        return Some("Postfix is not installed (apt-get install postfix libsasl2-modules)".into());
-    }
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if uid.as_deref() != Some("0") {
-        return Some("a private Postfix instance needs root".into());
-    }
-    None
+/// What these tests do with an instance beyond the shared harness.
+trait Configure {
+    fn writer(&self) -> PostfixWriter;
+    fn apply(&self, policy: &Policy);
+    fn flush(&self);
 }
 
-/// Returns false (and says why) when the test cannot run here.
-fn require_postfix() -> bool {
-    match postfix_unavailable() {
-        None => true,
-        Some(why) if std::env::var_os("SMARTHOST_REQUIRE_POSTFIX").is_some() => {
-            panic!("SMARTHOST_REQUIRE_POSTFIX is set but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipped: {why}");
-            false
-        }
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.stdin(Stdio::null()).output().expect("command starts");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed: {text}");
-    text
-}
-
-/// A private Postfix instance in a temporary folder (see shared notes,
-/// postfix-e2e.md), started, and stopped when dropped.
-struct Instance {
-    dir: tempfile::TempDir,
-}
-
-impl Instance {
-    fn start(ca_pem: &str) -> Instance {
-        let dir = tempfile::Builder::new().prefix("smarthost-e2e").tempdir().unwrap();
-        let d = dir.path();
-        // Postfix daemons run as the postfix user and must reach the queue.
-        run(Command::new("chmod").arg("0755").arg(d));
-        for sub in ["etc/postfix", "queue", "data", "maps"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        run(Command::new("chown").arg("postfix").arg(d.join("data")));
-        std::fs::write(d.join("ca.pem"), ca_pem).unwrap();
-        let main = format!(
-            "queue_directory = {d}/queue\n\
-             data_directory = {d}/data\n\
-             command_directory = /usr/sbin\n\
-             daemon_directory = /usr/lib/postfix/sbin\n\
-             mail_owner = postfix\n\
-             setgid_group = postdrop\n\
-             compatibility_level = 3.6\n\
-             myhostname = pf.test\n\
-             mydestination =\n\
-             inet_interfaces = loopback-only\n\
-             inet_protocols = ipv4\n\
-             smtp_dns_support_level = disabled\n\
-             smtp_host_lookup = native\n\
-             maillog_file = {d}/maillog\n\
-             maillog_file_prefixes = {d}\n\
-             smtp_tls_security_level = may\n\
-             smtp_tls_CAfile = {d}/ca.pem\n\
-             smtp_tls_loglevel = 1\n\
-             relayhost =\n",
-            d = d.display()
-        );
-        std::fs::write(d.join("etc/postfix/main.cf"), main).unwrap();
-        // No smtpd on port 25, and no chroot: the chroot would lack the
-        // /etc/hosts that resolves `localhost` for the relays.
-        let master: String = std::fs::read_to_string("/usr/share/postfix/master.cf.dist")
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let fields: Vec<&str> = l.split_whitespace().collect();
-                if l.starts_with("smtp      inet") {
-                    format!("#{l}\n")
-                } else if fields.len() >= 8 && !l.starts_with(['#', ' ', '\t']) {
-                    let mut fields = fields;
-                    fields[4] = "n";
-                    format!("{}\n", fields.join(" "))
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
-        std::fs::write(d.join("etc/postfix/master.cf"), master).unwrap();
-        let instance = Instance { dir };
-        run(Command::new("postfix").args(instance.config_args()).arg("check"));
-        run(Command::new("postfix").args(instance.config_args()).arg("start"));
-        instance
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.dir.path().join("etc/postfix")
-    }
-
-    fn config_args(&self) -> [String; 2] {
-        ["-c".into(), self.config_dir().display().to_string()]
-    }
-
+impl Configure for Instance {
     fn writer(&self) -> PostfixWriter {
         PostfixWriter::new(PostfixOptions {
             root: PathBuf::from("/"),
             config_dir: self.config_dir(),
-            map_dir: self.dir.path().join("maps"),
+            map_dir: self.map_dir(),
             map_type: MapType::Hash,
             compile_maps: true,
             check: true,
@@ -149,51 +44,24 @@ impl Instance {
         })
     }
 
+    /// Applies `policy`; `postfix check` runs whenever main.cf or master.cf
+    /// changed (a change of tables alone needs none).
     fn apply(&self, policy: &Policy) {
         let (plan, applied) = self.writer().converge(policy).unwrap();
         assert!(applied.changed, "{}", plan.render());
-        assert!(applied.ran.iter().any(|c| c.contains("check")), "{:?}", applied.ran);
-    }
-
-    fn send(&self, from: &str, to: &str) {
-        let mut child = Command::new("/usr/sbin/sendmail")
-            .arg("-C")
-            .arg(self.config_dir())
-            .args(["-f", from, to])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        let body = format!("From: {from}\nTo: {to}\nSubject: smarthost e2e\n\nrelayed by the test\n");
-        child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
-    }
-
-    /// Waits until the log has a line with every needle.
-    fn wait_for_log(&self, needles: &[&str]) -> String {
-        let start = Instant::now();
-        loop {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
-                return line.to_owned();
-            }
-            assert!(start.elapsed() < WAIT, "no log line with {needles:?}:\n{log}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let cf_changed = plan
+            .files()
+            .any(|f| f.path().ends_with("main.cf") || f.path().ends_with("master.cf"));
+        assert_eq!(
+            applied.ran.iter().any(|c| c.ends_with(" check")),
+            cf_changed,
+            "{:?}",
+            applied.ran
+        );
     }
 
     fn flush(&self) {
-        run(Command::new("postfix").args(self.config_args()).arg("flush"));
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = Command::new("postfix").args(self.config_args()).arg("stop").output();
+        self.postfix("flush");
     }
 }
 
@@ -390,8 +258,12 @@ fn postfix_check_accepts_every_matrix_configuration() {
     for (name, policy) in matrix::cases() {
         let writer = pf.writer();
         let (plan, applied) = writer.converge(&policy).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            !applied.changed || applied.ran.iter().any(|c| c.ends_with(" check")),
+        let cf_changed = plan
+            .files()
+            .any(|f| f.path().ends_with("main.cf") || f.path().ends_with("master.cf"));
+        assert_eq!(
+            applied.ran.iter().any(|c| c.ends_with(" check")),
+            cf_changed,
             "{name}: {:?}",
             applied.ran
         );
@@ -399,4 +271,107 @@ fn postfix_check_accepts_every_matrix_configuration() {
         let postconf = run(Command::new("postconf").args(pf.config_args()).arg("-n"));
         assert!(!postconf.contains("warning"), "{name}: {postconf}");
     }
+}
+
+/// Appends the administrator's own settings to the instance's main.cf and
+/// writes their tables; returns main.cf as it then is.
+fn admin_settings(pf: &Instance, lines: &str, tables: &[(&str, String)]) -> String {
+    let d = pf.dir.path();
+    for (name, text) in tables {
+        std::fs::write(d.join(name), text).unwrap();
+    }
+    let path = pf.config_dir().join("main.cf");
+    let mut main = std::fs::read_to_string(&path).unwrap();
+    main.push_str(&lines.replace("{d}", &d.display().to_string()));
+    std::fs::write(&path, &main).unwrap();
+    main
+}
+
+#[test]
+fn f_an_admins_secure_partner_policy_survives_server_set_and_disable() {
+    if !require_postfix() {
+        return;
+    }
+    let ca = TestCa::new();
+    let relay = start_relay(&ca, "server", Mode::Starttls, "localhost", &["server-user"]);
+    // The partner's certificate names another host: the admin's `secure
+    // match=partner.test` must keep refusing it.
+    let partner = start_relay(&ca, "partner", Mode::Starttls, "wrong.test", &[]);
+    let pf = Instance::start(&ca.pem());
+    let nexthop = format!("[localhost]:{}", partner.port());
+    let base = admin_settings(
+        &pf,
+        "transport_maps = texthash:{d}/transport\nsmtp_tls_policy_maps = texthash:{d}/partner_tls\n",
+        &[
+            ("transport", format!("partner.example smtp:{nexthop}\n")),
+            ("partner_tls", format!("{nexthop} secure match=partner.test\n")),
+        ],
+    );
+    let mut policy = Policy::default();
+    policy
+        .set_server(smarthost(&relay, Encryption::Starttls, Some("server-user")))
+        .unwrap();
+    pf.apply(&policy);
+
+    pf.send("bob@other.example", "rcpt@remote.example");
+    pf.send("bob@other.example", "someone@partner.example");
+    let d = delivery(&relay.wait_for(1, WAIT), "bob@other.example").clone();
+    assert_eq!(d.username.as_deref(), Some("server-user"), "{d:?}");
+    pf.wait_for_log(&[
+        "to=<someone@partner.example>",
+        "status=deferred",
+        "Server certificate not verified",
+    ]);
+    assert!(partner.deliveries().is_empty(), "{:?}", partner.deliveries());
+
+    // Disabled: main.cf is the administrator's again, byte for byte, and
+    // the partner is still refused.
+    let (_, applied) = pf.writer().converge(&Policy::default()).unwrap();
+    assert!(applied.changed);
+    assert_eq!(std::fs::read_to_string(pf.config_dir().join("main.cf")).unwrap(), base);
+    pf.flush();
+    let start = Instant::now();
+    while pf.log().matches("Server certificate not verified").count() < 2 {
+        assert!(start.elapsed() < WAIT, "the partner was not tried again:\n{}", pf.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(partner.deliveries().is_empty(), "{:?}", partner.deliveries());
+}
+
+#[test]
+fn g_a_domain_without_credentials_on_the_server_relay_sends_no_auth() {
+    if !require_postfix() {
+        return;
+    }
+    let ca = TestCa::new();
+    // The relay requires AUTH: mail sent without it is refused (530), mail
+    // sent with the server's account is accepted and recorded with it.
+    let relay = start_relay(&ca, "server", Mode::Starttls, "localhost", &["server-user"]);
+    let pf = Instance::start(&ca.pem());
+    let mut policy = Policy::default();
+    policy
+        .set_server(smarthost(&relay, Encryption::Starttls, Some("server-user")))
+        .unwrap();
+    policy
+        .domains
+        .insert(domain("n.example"), smarthost(&relay, Encryption::Starttls, None));
+    pf.apply(&policy);
+    let listed = pf.writer().read().unwrap();
+    assert!(listed.domains[&domain("n.example")].credentials.is_none());
+
+    pf.send("nora@n.example", "rcpt@remote.example");
+    pf.send("bob@other.example", "rcpt@remote.example");
+    let d = delivery(&relay.wait_for(1, WAIT), "bob@other.example").clone();
+    assert_eq!(d.username.as_deref(), Some("server-user"), "{d:?}");
+    // Sent without AUTH: the relay refuses it (a 5xx, so Postfix bounces it).
+    pf.wait_for_log(&[
+        "to=<rcpt@remote.example>",
+        "status=bounced",
+        "530 5.7.0 Authentication required",
+    ]);
+    let all = relay.deliveries();
+    assert!(
+        all.iter().all(|d| d.mail_from != "nora@n.example"),
+        "n.example's mail went out with an account that is not its own: {all:?}"
+    );
 }

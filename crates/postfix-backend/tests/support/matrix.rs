@@ -133,6 +133,16 @@ pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
                 vec![("d.example", relay("[192.0.2.25]:465", ImplicitTls, None))],
             ),
         ),
+        (
+            "domain_without_credentials_on_the_server_relay",
+            policy(
+                Some(sendgrid()),
+                vec![
+                    ("n.example", relay("[smtp.sendgrid.net]:587", Starttls, None)),
+                    ("t.example", relay("[smtp.sendgrid.net]:465", ImplicitTls, None)),
+                ],
+            ),
+        ),
         ("nothing", Policy::default()),
     ]
 }
