@@ -67,6 +67,9 @@ fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
             }
             if let Some(dir) = &cli.map_dir {
                 options.map_dir = absolute("--map-dir", dir)?;
+                if cli.root.is_none() && cli.map_type.is_none() {
+                    options.keep_current_map_type();
+                }
             }
             match options.paths() {
                 Err(postfix_backend::Error::InvalidPath { option, path, reason }) => {

@@ -128,7 +128,39 @@ impl PostfixOptions {
         if let Some(types) = &probe.map_types {
             options.map_type = MapType::from_supported(types);
         }
+        options.keep_current_map_type();
         options
+    }
+
+    /// Keeps the map type main.cf already names smarthost's tables with (a
+    /// type Postfix has been using), so that a run without an explicit type
+    /// does not switch an instance from, say, `texthash` back to `hash`.
+    /// Nothing changes when main.cf names none of them.
+    pub fn keep_current_map_type(&mut self) {
+        let Ok(paths) = self.paths() else { return };
+        let Ok(Some(text)) = transaction::safe_fs::read_text(&paths.main_cf) else {
+            return;
+        };
+        let main = cf::CfFile::parse(&text, cf::Kind::Main);
+        let ours: Vec<String> = schema::TABLES
+            .iter()
+            .map(|(name, _)| self.map_dir.join(name).display().to_string())
+            .collect();
+        let current = [
+            schema::SENDER_RELAY_MAPS,
+            schema::SASL_PASSWORD_MAPS,
+            schema::TLS_POLICY_MAPS,
+            schema::SENDER_TRANSPORT_MAPS,
+        ]
+        .iter()
+        .filter_map(|param| main.get(param))
+        .flat_map(|value| value.split([',', ' ', '\t']))
+        .filter_map(|item| item.split_once(':'))
+        .find(|(_, path)| ours.iter().any(|o| o == path))
+        .and_then(|(kind, _)| kind.parse::<MapType>().ok());
+        if let Some(kind) = current {
+            self.map_type = kind;
+        }
     }
 
     /// Renders into a folder (tests, demos, packaging): `hash` tables, no

@@ -178,3 +178,21 @@ fn relays_that_need_auth_are_refused_without_a_sasl_mechanism_unless_forced() {
     let (plan, applied) = checked.converge(&policy("server_and_domain_starttls")).unwrap();
     assert!(applied.changed && plan.warnings.iter().all(|w| !w.contains("no mechanism")));
 }
+
+#[test]
+fn the_map_type_main_cf_already_uses_for_our_tables_is_kept() {
+    let dir = seeded();
+    let main = dir.path().join("etc/postfix/main.cf");
+    let mut text = std::fs::read_to_string(&main).unwrap();
+    text.push_str("smtp_tls_policy_maps = texthash:/var/spool/postfix/plesk/tls_policy, hash:/etc/postfix/partner\n");
+    std::fs::write(&main, text).unwrap();
+    let mut options = PostfixOptions::render_into(dir.path());
+    assert_eq!(options.map_type, postfix_backend::MapType::Hash);
+    options.keep_current_map_type();
+    assert_eq!(options.map_type, postfix_backend::MapType::Texthash);
+    // An administrator's table of another type says nothing about ours.
+    std::fs::write(&main, "smtp_tls_policy_maps = texthash:/etc/postfix/partner\n").unwrap();
+    let mut options = PostfixOptions::render_into(dir.path());
+    options.keep_current_map_type();
+    assert_eq!(options.map_type, postfix_backend::MapType::Hash);
+}
