@@ -34,6 +34,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// How long to wait for another smarthost run that holds the lock
+    /// before giving up, in seconds.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 10)]
+    pub(crate) lock_timeout: u64,
+
     /// Postfix: lookup table type (default: from `postconf -m` on a live
     /// server, hash when rendering into a folder).
     #[arg(long, global = true, value_name = "TYPE")]

@@ -85,6 +85,7 @@ fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
             if forced(cli) {
                 options.prerequisites = false;
             }
+            options.lock_wait = Duration::from_secs(cli.lock_timeout);
             if let Some(command) = &cli.reload_command {
                 options.reload = Reload::Command(command.split_whitespace().map(str::to_owned).collect());
             }
@@ -92,13 +93,15 @@ fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
         }
         BackendName::Mailenable => {
             if let Some(root) = &cli.root {
-                return Ok(Box::new(MailEnableWriter::render_into(root)));
+                let writer = MailEnableWriter::render_into(root).lock_wait(Duration::from_secs(cli.lock_timeout));
+                return Ok(Box::new(writer));
             }
             mailenable_live(cli)
         }
         BackendName::Smartermail => {
             if let Some(root) = &cli.root {
-                return Ok(Box::new(SmartermailWriter::render_into(root)));
+                let writer = SmartermailWriter::render_into(root).lock_wait(Duration::from_secs(cli.lock_timeout));
+                return Ok(Box::new(writer));
             }
             let url = cli.url.as_deref().ok_or_else(|| {
                 CliError::Usage("--backend smartermail needs --url (or --root DIR to render the requests)".into())

@@ -1,5 +1,7 @@
 //! One function per command.
 
+use std::io::IsTerminal;
+
 use smarthost_core::{Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username};
 
 use crate::args::{ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, ServerCommand, SetArgs};
@@ -11,6 +13,16 @@ use crate::{check, dns, output};
 pub(crate) const CHANGES_PENDING: u8 = 3;
 
 pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
+    match dispatch(cli) {
+        Err(CliError::NothingToDo(message)) => {
+            output::nothing_to_do(&message, cli.json);
+            Ok(0)
+        }
+        other => other,
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<u8, CliError> {
     match &cli.command {
         Command::Plan { detailed_exitcode } => {
             let plan = backend::open(cli)?.plan(&policy_file(cli)?)?;
@@ -65,7 +77,9 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
             change(cli, &set.change, |policy| policy.set_server(new).map_err(Into::into))
         }
         Command::Server(ServerCommand::Disable(args)) => change(cli, args, |policy| {
-            policy.server = None;
+            if policy.server.take().is_none() {
+                return Err(CliError::NothingToDo("nothing to disable: no server-wide smarthost is set".into()));
+            }
             Ok(())
         }),
         Command::Domain(DomainCommand::Set { domain, set }) => {
@@ -79,7 +93,9 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
             let domain = DomainName::parse(domain)?;
             change(cli, args, |policy| {
                 if policy.domains.remove(&domain).is_none() {
-                    return Err(CliError::Usage(format!("domain {domain} has no smarthost to disable")));
+                    return Err(CliError::NothingToDo(format!(
+                        "nothing to disable: domain {domain} has no smarthost"
+                    )));
                 }
                 Ok(())
             })
@@ -127,6 +143,13 @@ fn converge(cli: &Cli, backend: &dyn Backend, desired: &Policy, dry_run: bool) -
     let plan = backend.plan(desired)?;
     if dry_run {
         output::plan(&plan, cli.json);
+        // Last, where it is seen; on stderr with --json, which stays JSON.
+        let line = "Dry run: nothing was written.";
+        if cli.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
         return Ok(0);
     }
     let applied = backend.apply(&plan)?;
@@ -153,6 +176,25 @@ fn checked(cli: &Cli, set: &SetArgs, check_certificate: bool) -> Result<Smarthos
     Ok(new)
 }
 
+/// Says so on stderr when a password file can be read by other users.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_file() && mode & 0o044 != 0 {
+                eprintln!(
+                    "smarthost: warning: {} has mode {mode:04o}: other users can read the password; chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 /// The smarthost that `set` describes, validated: a preset's values unless
 /// given explicitly.
 fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
@@ -166,9 +208,16 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
     // Every source is capped (smarthost_core::input): /dev/zero or an
     // endless pipe is an error, not an out-of-memory.
     let secret = if let Some(file) = &set.password_file {
+        warn_if_readable_by_others(file);
         Some(SecretSource::File(file.clone()).read("password")?)
     } else if let Some(var) = &set.password_env {
         Some(SecretSource::Env(var.clone()).read("password")?)
+    } else if set.password_stdin && std::io::stdin().is_terminal() {
+        // Typed at a terminal: not echoed.
+        eprint!("Password: ");
+        let line = rpassword::read_password().map_err(CliError::Stdin)?;
+        let read = smarthost_core::input::read_secret_stdin("password", std::io::Cursor::new(line + "\n"));
+        Some(read?)
     } else if set.password_stdin {
         let read = smarthost_core::input::read_secret_stdin("password", std::io::stdin().lock());
         Some(read.map_err(|e| match e {

@@ -18,6 +18,10 @@ pub(crate) enum CliError {
     /// `set --check`: the connection check failed; the rendered report.
     #[error("the connection check failed; nothing was changed (add --force to apply anyway):\n{0}")]
     CheckFailed(String),
+    /// Nothing to do (disabling what is not set): not a failure; `run`
+    /// prints the message and exits 0.
+    #[error("{0}")]
+    NothingToDo(String),
     /// Reading standard input failed.
     #[error("reading the password from standard input: {0}")]
     Stdin(#[source] std::io::Error),

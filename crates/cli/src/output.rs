@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use serde::Serialize;
-use smarthost_core::{Applied, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, Via, JSON_SCHEMA, PROVIDERS};
+use smarthost_core::{Applied, Change, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, Via, JSON_SCHEMA, PROVIDERS};
 
 /// Writes to stdout; a broken pipe ends output quietly.
 pub(crate) fn print(text: &str) {
@@ -45,6 +45,15 @@ struct ApplyReport<'a> {
     ran: &'a [String],
 }
 
+/// A command that found nothing to do (disabling what is not set,
+/// checking with nothing configured).
+pub(crate) fn nothing_to_do(message: &str, as_json: bool) {
+    if as_json {
+        return json(&serde_json::json!({"schema": JSON_SCHEMA, "changed": false, "message": message}));
+    }
+    print(&format!("{message}\n"));
+}
+
 pub(crate) fn applied(plan: &Plan, applied: &Applied, as_json: bool) {
     if as_json {
         return json(&ApplyReport {
@@ -60,7 +69,10 @@ pub(crate) fn applied(plan: &Plan, applied: &Applied, as_json: bool) {
     }
     let mut text = if applied.changed { plan.render() } else { String::new() };
     if applied.changed {
-        text.push_str(&format!("Applied {} change(s).\n", plan.files().count()));
+        // Files, registry values and API requests: every change but the
+        // commands that follow them.
+        let changes = plan.changes.iter().filter(|c| !matches!(c, Change::Command(_))).count();
+        text.push_str(&format!("Applied {changes} change(s).\n"));
     } else {
         text.push_str("No changes: the system already matches the policy.\n");
         for w in &plan.warnings {

@@ -29,7 +29,17 @@ pub(crate) struct Folder {
 
 impl Folder {
     pub(crate) fn new(dir: PathBuf) -> Self {
-        let state_dir = StateDir::new(dir.clone(), transaction::DEFAULT_LOCK_WAIT);
+        Self::waiting(dir, transaction::DEFAULT_LOCK_WAIT)
+    }
+
+    /// The folder.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The same, waiting up to `wait` for another run's lock.
+    pub(crate) fn waiting(dir: PathBuf, wait: std::time::Duration) -> Self {
+        let state_dir = StateDir::new(dir.clone(), wait);
         Folder { dir, state_dir }
     }
 

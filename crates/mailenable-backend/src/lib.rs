@@ -91,6 +91,18 @@ impl MailEnableWriter {
         }
     }
 
+    /// With a folder target: waits up to `wait` for another run that holds
+    /// the folder's lock (default 10 s). A registry target has no lock.
+    #[must_use]
+    pub fn lock_wait(self, wait: std::time::Duration) -> Self {
+        match self.target {
+            Target::Folder(folder) => MailEnableWriter {
+                target: Target::Folder(Folder::waiting(folder.dir().to_owned(), wait)),
+            },
+            target => MailEnableWriter { target },
+        }
+    }
+
     /// Reads a regedit export (or a file this backend wrote) into a policy.
     /// A symbolic link, FIFO, device or folder there is refused.
     pub fn import(path: &Path) -> Result<Policy, Error> {

@@ -69,6 +69,18 @@ impl SmartermailWriter {
         }
     }
 
+    /// When rendering: waits up to `wait` for another run that holds the
+    /// folder's lock (default 10 s). Talking to the API takes no lock.
+    #[must_use]
+    pub fn lock_wait(self, wait: Duration) -> Self {
+        match self.target {
+            Target::Render(render) => SmartermailWriter {
+                target: Target::Render(Render::waiting(render.dir().to_owned(), wait)),
+            },
+            target => SmartermailWriter { target },
+        }
+    }
+
     fn state(&self, domains: &[&str]) -> Result<State, Error> {
         match &self.target {
             Target::Api(client) => {
