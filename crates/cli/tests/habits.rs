@@ -2,6 +2,7 @@
 //! error, a dry run says nothing was written, counts include registry and
 //! API changes, a held lock is waited for, and passwords are not shown or
 //! left readable without a word.
+#![cfg(unix)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -4,6 +4,7 @@
 //! mail relayed after each change; a failed apply after a change of map type
 //! leaves exactly the old files. Without Postfix each test says why and
 //! passes vacuously, unless SMARTHOST_REQUIRE_POSTFIX is set, as in CI.
+#![cfg(unix)]
 
 #[path = "support/fake_relay.rs"]
 mod fake_relay;

@@ -256,6 +256,7 @@ fn read_policy_file_capped(field: &str, path: &Path, cap: u64) -> Result<String,
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    #[cfg(unix)]
     use std::time::{Duration, Instant};
 
     use super::*;

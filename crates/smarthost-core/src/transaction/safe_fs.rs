@@ -140,6 +140,7 @@ pub fn ensure_dir(root: &Path, dir: &Path) -> Result<()> {
             }
             Ok(_) => return Err(unsafe_path(&at, "is not a folder")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                #[cfg_attr(not(unix), allow(unused_mut))]
                 let mut builder = std::fs::DirBuilder::new();
                 #[cfg(unix)]
                 {
