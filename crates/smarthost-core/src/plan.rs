@@ -219,8 +219,9 @@ pub enum RegistryValue {
 }
 
 /// An HTTP request to a mail server's API. Values at the JSON pointers in
-/// `secret_pointers` are redacted whenever the request is shown.
-#[derive(Clone, Debug)]
+/// `secret_pointers` are redacted whenever the request is shown: by
+/// `Debug`, by `Serialize` and by [`Plan::render`].
+#[derive(Clone)]
 pub struct ApiRequest {
     /// HTTP method.
     pub method: String,
@@ -230,6 +231,19 @@ pub struct ApiRequest {
     pub body: Option<serde_json::Value>,
     /// JSON pointers (RFC 6901) of the body's secret values.
     pub secret_pointers: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiRequest {
+    /// Shows the body with every secret replaced by [`REDACTED`], never
+    /// the body as is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body", &self.redacted_body())
+            .field("secret_pointers", &self.secret_pointers)
+            .finish()
+    }
 }
 
 impl ApiRequest {
