@@ -9,7 +9,13 @@ use smarthost_core::Encryption;
 /// Configure a smarthost (relay host) for the outgoing mail of a server or
 /// of one hosted domain.
 #[derive(Debug, Parser)]
-#[command(name = "smarthost", version, about, max_term_width = 100)]
+#[command(
+    name = "smarthost",
+    version,
+    about,
+    max_term_width = 100,
+    next_help_heading = "Global options"
+)]
 pub(crate) struct Cli {
     /// The mail server to configure.
     #[arg(long, global = true, value_enum, default_value_t = BackendName::Postfix)]
@@ -146,6 +152,16 @@ pub(crate) enum Command {
     /// A hosted domain's smarthost.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Postfix: send a test message through the local instance and follow
+    /// it to the relay's answer. Exits 0 when delivered, 4 when not.
+    TestSend(TestSendArgs),
+    /// Postfix: mail that smarthost's relays hold up (deferred, by relay
+    /// and sender domain, with reasons) and the log's counts; --nagios,
+    /// --prometheus for monitoring.
+    Status(StatusArgs),
+    /// Postfix: check every prerequisite of the configured relays, each
+    /// PASS/WARN/FAIL with its fix. Exits 4 when a check fails.
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -375,4 +391,91 @@ pub(crate) struct DnsArgs {
     /// Also look up DKIM at this selector (repeatable).
     #[arg(long = "dkim-selector", value_name = "SELECTOR")]
     pub(crate) dkim_selectors: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestSendArgs {
+    /// The envelope sender; its domain picks the relay.
+    #[arg(long, value_name = "SENDER")]
+    pub(crate) from: String,
+
+    /// The recipient, preferably a mailbox outside this server that you can read.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub(crate) to: String,
+
+    /// Seconds to wait for Postfix's first delivery attempt.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub(crate) timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The period of the log's counts: 90s, 30m, 24h, 7d.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
+    pub(crate) since: u64,
+
+    /// Print one Nagios line and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) nagios: bool,
+
+    /// Write a node_exporter textfile-collector file (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) prometheus: Option<PathBuf>,
+
+    /// Deferred mail at least this old is a WARNING.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub(crate) warning_age: u64,
+
+    /// Deferred mail at least this old is CRITICAL (so is any deferred for
+    /// a reason that needs the administrator).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
+    pub(crate) critical_age: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Do not ask the relays which AUTH mechanisms they offer.
+    #[arg(long)]
+    pub(crate) no_probe: bool,
+
+    /// Seconds each step of asking a relay may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub(crate) timeout: u64,
+}
+
+/// A duration in seconds from `90`, `90s`, `30m`, `24h` or `7d`.
+fn duration(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m, 24h or 7d"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    n.checked_mul(unit).ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("90"), Ok(90));
+        assert_eq!(duration("30m"), Ok(1800));
+        assert_eq!(duration("24h"), Ok(86_400));
+        assert_eq!(duration("7d"), Ok(604_800));
+        assert!(duration("1w").is_err() && duration("h").is_err() && duration("-1h").is_err());
+        let cli = Cli::try_parse_from(["smarthost", "status", "--since", "2h", "--nagios"]).unwrap();
+        let Command::Status(status) = cli.command else { panic!() };
+        assert_eq!((status.since, status.nagios, status.critical_age), (7200, true, 3600));
+        assert!(Cli::try_parse_from(["smarthost", "status", "--nagios", "--json"]).is_err());
+    }
 }

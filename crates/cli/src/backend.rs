@@ -52,45 +52,7 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
 
 fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
     match cli.backend {
-        BackendName::Postfix => {
-            let config_dir = match &cli.config_dir {
-                Some(dir) => absolute("--config-dir", dir)?,
-                None => PathBuf::from(postfix_backend::schema::DEFAULT_CONFIG_DIR),
-            };
-            // Postfix is asked once, about the instance configured.
-            let mut options = match &cli.root {
-                Some(root) => PostfixOptions::render_into(root).instance(config_dir),
-                None => PostfixOptions::live_instance(config_dir),
-            };
-            if let Some(t) = cli.map_type {
-                options.map_type = t;
-            }
-            if let Some(dir) = &cli.map_dir {
-                options.map_dir = absolute("--map-dir", dir)?;
-                if cli.root.is_none() && cli.map_type.is_none() {
-                    options.keep_current_map_type();
-                }
-            }
-            match options.paths() {
-                Err(postfix_backend::Error::InvalidPath { option, path, reason }) => {
-                    let option = option.replace('_', "-");
-                    return Err(CliError::Usage(format!("--{option}: {path:?}: {reason}")));
-                }
-                Err(e) => return Err(CliError::Backend(Box::new(e))),
-                Ok(_) => {}
-            }
-            if cli.no_reload {
-                options.reload = Reload::Skip;
-            }
-            if forced(cli) {
-                options.prerequisites = false;
-            }
-            options.lock_wait = Duration::from_secs(cli.lock_timeout);
-            if let Some(command) = &cli.reload_command {
-                options.reload = Reload::Command(command.split_whitespace().map(str::to_owned).collect());
-            }
-            Ok(Box::new(PostfixWriter::new(options)))
-        }
+        BackendName::Postfix => Ok(Box::new(PostfixWriter::new(postfix_options(cli)?))),
         BackendName::Mailenable => {
             if let Some(root) = &cli.root {
                 let writer = MailEnableWriter::render_into(root).lock_wait(Duration::from_secs(cli.lock_timeout));
@@ -119,6 +81,49 @@ fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
             )))
         }
     }
+}
+
+/// The Postfix options the command line asks for: the instance of
+/// `--config-dir` (probed once), live or rendered into `--root`, with the
+/// folders validated.
+pub(crate) fn postfix_options(cli: &Cli) -> Result<PostfixOptions, CliError> {
+    let config_dir = match &cli.config_dir {
+        Some(dir) => absolute("--config-dir", dir)?,
+        None => PathBuf::from(postfix_backend::schema::DEFAULT_CONFIG_DIR),
+    };
+    // Postfix is asked once, about the instance configured.
+    let mut options = match &cli.root {
+        Some(root) => PostfixOptions::render_into(root).instance(config_dir),
+        None => PostfixOptions::live_instance(config_dir),
+    };
+    if let Some(t) = cli.map_type {
+        options.map_type = t;
+    }
+    if let Some(dir) = &cli.map_dir {
+        options.map_dir = absolute("--map-dir", dir)?;
+        if cli.root.is_none() && cli.map_type.is_none() {
+            options.keep_current_map_type();
+        }
+    }
+    match options.paths() {
+        Err(postfix_backend::Error::InvalidPath { option, path, reason }) => {
+            let option = option.replace('_', "-");
+            return Err(CliError::Usage(format!("--{option}: {path:?}: {reason}")));
+        }
+        Err(e) => return Err(CliError::Backend(Box::new(e))),
+        Ok(_) => {}
+    }
+    if cli.no_reload {
+        options.reload = Reload::Skip;
+    }
+    if forced(cli) {
+        options.prerequisites = false;
+    }
+    options.lock_wait = Duration::from_secs(cli.lock_timeout);
+    if let Some(command) = &cli.reload_command {
+        options.reload = Reload::Command(command.split_whitespace().map(str::to_owned).collect());
+    }
+    Ok(options)
 }
 
 /// Whether the command says `--force`.

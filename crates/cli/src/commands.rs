@@ -78,7 +78,9 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
         }
         Command::Server(ServerCommand::Disable(args)) => change(cli, args, |policy| {
             if policy.server.take().is_none() {
-                return Err(CliError::NothingToDo("nothing to disable: no server-wide smarthost is set".into()));
+                return Err(CliError::NothingToDo(
+                    "nothing to disable: no server-wide smarthost is set".into(),
+                ));
             }
             Ok(())
         }),
@@ -89,6 +91,9 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
                 policy.set_domain(domain, new).map_err(Into::into)
             })
         }
+        Command::TestSend(args) => crate::health::test_send(cli, args),
+        Command::Status(args) => crate::health::status(cli, args),
+        Command::Doctor(args) => crate::health::doctor(cli, args),
         Command::Domain(DomainCommand::Disable { domain, change: args }) => {
             let domain = DomainName::parse(domain)?;
             change(cli, args, |policy| {

@@ -8,6 +8,7 @@ mod check;
 mod commands;
 mod dns;
 mod error;
+mod health;
 mod output;
 
 use std::io::Write;

@@ -80,6 +80,33 @@ pub enum Error {
         /// Why restoring failed.
         restore: Box<Error>,
     },
+    /// An address given for a test message cannot be used.
+    #[error("{field}: {reason}")]
+    InvalidAddress {
+        /// Which address (`from`, `to`).
+        field: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A health command needs a live Postfix instance (root `/`), not a
+    /// folder rendered into.
+    #[error("this needs the live Postfix instance, not a configuration rendered into {}", .root.display())]
+    NotLive {
+        /// The root given.
+        root: PathBuf,
+    },
+    /// No mail log of the instance was found.
+    #[error("no mail log found: {looked}")]
+    NoMailLog {
+        /// Where it was looked for.
+        looked: String,
+    },
+    /// `postqueue -j` printed something that is not its JSON.
+    #[error("postqueue -j: {reason}")]
+    QueueReport {
+        /// What could not be read.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -6,15 +6,25 @@
 //! per-relay TLS, and, for implicit TLS (port 465), one master.cf transport.
 //! The global `smtp_tls_security_level` is never touched.
 //!
-//! ```no_run
+//! ```
 //! use postfix_backend::{PostfixOptions, PostfixWriter};
 //! use smarthost_core::{ConfigWriter, Policy};
 //!
-//! let writer = PostfixWriter::new(PostfixOptions::render_into("demo"));
-//! let policy = Policy::load("policy.toml".as_ref())?;
-//! let plan = writer.plan(&policy)?;
-//! print!("{}", plan.render());
+//! // Render into a folder: the files a live server would get under /,
+//! // and no command (postmap, postfix reload) is run.
+//! let dir = tempfile::tempdir()?;
+//! let policy_file = dir.path().join("policy.toml");
+//! std::fs::write(&policy_file, "[server]\nrelay = \"[smtp.example.net]:587\"\n")?;
+//! let policy = Policy::load(&policy_file)?;
+//!
+//! let writer = PostfixWriter::new(PostfixOptions::render_into(dir.path().join("root")));
+//! let plan = writer.plan(&policy)?; // pure: reads, never writes
+//! print!("{}", plan.render()); // unified diffs, passwords redacted
 //! writer.apply(&plan)?;
+//!
+//! let main_cf = std::fs::read_to_string(dir.path().join("root/etc/postfix/main.cf"))?;
+//! assert!(main_cf.contains("relayhost = [smtp.example.net]:587"));
+//! assert!(writer.plan(&policy)?.is_empty()); // applying twice changes nothing
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
@@ -23,6 +33,7 @@ mod apply;
 mod cf;
 mod edit;
 mod error;
+pub mod health;
 mod layout;
 mod maps;
 mod paths;
@@ -249,7 +260,7 @@ impl PostfixOptions {
 
     /// Whether this instance's main.cf exists (without it, every Postfix
     /// command that reads it fails after sleeping a second).
-    fn main_cf_exists(&self) -> bool {
+    pub(crate) fn main_cf_exists(&self) -> bool {
         self.on_disk(&self.config_dir).join(schema::MAIN_CF).is_file()
     }
 

@@ -19,7 +19,8 @@ const PLUGIN_DIRS: &[&str] = &["/usr/lib/sasl2", "/usr/lib64/sasl2", "/usr/local
 /// The plugins that provide the mechanisms relays offer.
 const MECHANISMS: &[(&str, &str)] = &[("libplain.so", "PLAIN"), ("liblogin.so", "LOGIN")];
 
-fn plugin_dirs(root: &Path) -> Vec<PathBuf> {
+/// Every folder below `root` that may hold Cyrus SASL plugins.
+pub(crate) fn plugin_dirs(root: &Path) -> Vec<PathBuf> {
     let on_disk = |p: &str| root.join(p.trim_start_matches('/'));
     let mut dirs: Vec<PathBuf> = PLUGIN_DIRS.iter().map(|d| on_disk(d)).collect();
     if let Ok(entries) = std::fs::read_dir(on_disk("/usr/lib")) {

@@ -84,6 +84,8 @@ pub const TLS_CA_FILE: &str = "smtp_tls_CAfile";
 /// `smtp_tls_CApath`: an admin's CA folder; when set, smtp_tls_CAfile is not
 /// filled in.
 pub const TLS_CA_PATH: &str = "smtp_tls_CApath";
+/// `smtp_sasl_mechanism_filter`: read only (doctor), never written.
+pub const SASL_MECHANISM_FILTER: &str = "smtp_sasl_mechanism_filter";
 /// `smtp_tls_security_level`: read only to warn; never written.
 pub const TLS_SECURITY_LEVEL: &str = "smtp_tls_security_level";
 
@@ -128,3 +130,24 @@ pub fn service_entry(service: &str) -> String {
 
 /// Every master.cf service smarthost may add.
 pub const SERVICES: &[&str] = &[TLS_WRAPPER_SERVICE, NOAUTH_SERVICE, TLS_NOAUTH_SERVICE];
+
+/// `maillog_file`: the file Postfix's own logger (postlogd) writes, when
+/// set (Postfix 3.4 and later); read only, to follow mail.
+pub const MAILLOG_FILE: &str = "maillog_file";
+/// `syslog_name`: the prefix of an instance's log lines (`postfix/smtp`);
+/// read only.
+pub const SYSLOG_NAME: &str = "syslog_name";
+/// `sendmail_path`: the instance's sendmail, which test messages are
+/// submitted with; read only.
+pub const SENDMAIL_PATH: &str = "sendmail_path";
+/// `mail_version`: the installed Postfix's version, asked with `postconf
+/// -d` (which reads no main.cf).
+pub const MAIL_VERSION: &str = "mail_version";
+
+/// Where syslog writes mail when Postfix's `maillog_file` is not set, in
+/// the order they are looked for: Debian, Ubuntu and SUSE (rsyslog's
+/// `mail.*` rule), then RHEL and its kin.
+pub const SYSTEM_MAIL_LOGS: &[&str] = &["/var/log/mail.log", "/var/log/maillog"];
+/// journald's socket: when it exists and no log file does, the log is read
+/// with `journalctl` (facility mail).
+pub const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";

@@ -74,6 +74,29 @@ pub(crate) struct RelayConfig {
     pub(crate) name: String,
 }
 
+/// How a relay departs from a well-behaved one, for the failure cases of
+/// the health tests. The default is a well-behaved relay:
+/// [`Relay::start`] uses it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Behaviour {
+    /// The mechanisms of the EHLO `AUTH` line instead of `PLAIN LOGIN`
+    /// (e.g. `XOAUTH2`, which Cyrus SASL has no client plugin for). A
+    /// client that tries another mechanism is refused.
+    pub(crate) auth_mechanisms: Option<String>,
+    /// Do not offer STARTTLS (a relay without TLS).
+    pub(crate) no_starttls: bool,
+    /// The reply to MAIL FROM instead of `250` (e.g. a provider's refusal
+    /// of an unverified sender).
+    pub(crate) mail_reply: Option<String>,
+    /// The reply to RCPT TO instead of `250`.
+    pub(crate) rcpt_reply: Option<String>,
+    /// The reply at the end of DATA instead of `250` (SES refuses an
+    /// unverified sender there).
+    pub(crate) data_reply: Option<String>,
+    /// Accept connections and never say anything (a relay that hangs).
+    pub(crate) silent: bool,
+}
+
 /// One message the relay accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Delivery {
@@ -88,6 +111,7 @@ pub(crate) struct Delivery {
 
 struct Shared {
     config: RelayConfig,
+    behaviour: Behaviour,
     tls: Arc<rustls::ServerConfig>,
     port: u16,
     deliveries: Mutex<Vec<Delivery>>,
@@ -101,6 +125,11 @@ pub(crate) struct Relay {
 
 impl Relay {
     pub(crate) fn start(config: RelayConfig) -> Relay {
+        Relay::start_with(config, Behaviour::default())
+    }
+
+    /// A relay that behaves as `behaviour` says.
+    pub(crate) fn start_with(config: RelayConfig, behaviour: Behaviour) -> Relay {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -112,6 +141,7 @@ impl Relay {
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             config,
+            behaviour,
             tls: Arc::new(tls),
             port,
             deliveries: Mutex::new(Vec::new()),
@@ -189,6 +219,12 @@ impl Shared {
     fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+        if self.behaviour.silent {
+            // Hold the connection open without a greeting until the client
+            // gives up (or 30 s pass).
+            let _ = (&stream).read(&mut [0u8; 512]);
+            return Ok(());
+        }
         match self.config.mode {
             Mode::ImplicitTls => {
                 let tls = self.wrap(stream)?;
@@ -229,16 +265,20 @@ impl Shared {
                 "EHLO" | "HELO" => {
                     session = Session::default();
                     let mut lines = vec!["250-localhost", "250-PIPELINING", "250-SIZE 10240000", "250-8BITMIME"];
-                    if !tls && self.config.mode == Mode::Starttls {
+                    let auth = format!(
+                        "250-AUTH {}",
+                        self.behaviour.auth_mechanisms.as_deref().unwrap_or("PLAIN LOGIN")
+                    );
+                    if !tls && self.offers_starttls() {
                         lines.push("250-STARTTLS");
                     }
                     if tls && !self.config.accounts.is_empty() {
-                        lines.push("250-AUTH PLAIN LOGIN");
+                        lines.push(&auth);
                     }
                     lines.push("250 ENHANCEDSTATUSCODES");
                     reply(&mut reader, &lines.join("\r\n"))?;
                 }
-                "STARTTLS" if !tls && self.config.mode == Mode::Starttls => {
+                "STARTTLS" if !tls && self.offers_starttls() => {
                     reply(&mut reader, "220 2.0.0 Ready to start TLS")?;
                     if !reader.buffer().is_empty() {
                         return Ok((Next::Close, reader.into_inner()));
@@ -258,6 +298,8 @@ impl Shared {
                 "MAIL" => {
                     if !self.config.accounts.is_empty() && session.user.is_none() {
                         reply(&mut reader, "530 5.7.0 Authentication required")?;
+                    } else if let Some(refusal) = &self.behaviour.mail_reply {
+                        reply(&mut reader, refusal)?;
                     } else {
                         session.from = Some(angle(arg));
                         session.rcpt.clear();
@@ -265,8 +307,12 @@ impl Shared {
                     }
                 }
                 "RCPT" if session.from.is_some() => {
-                    session.rcpt.push(angle(arg));
-                    reply(&mut reader, "250 2.1.5 Ok")?;
+                    if let Some(refusal) = &self.behaviour.rcpt_reply {
+                        reply(&mut reader, refusal)?;
+                    } else {
+                        session.rcpt.push(angle(arg));
+                        reply(&mut reader, "250 2.1.5 Ok")?;
+                    }
                 }
                 "DATA" if !session.rcpt.is_empty() => {
                     reply(&mut reader, "354 End data with <CR><LF>.<CR><LF>")?;
@@ -280,6 +326,12 @@ impl Shared {
                         }
                         data.push_str(line.strip_prefix('.').unwrap_or(&line));
                         data.push('\n');
+                    }
+                    if let Some(refusal) = &self.behaviour.data_reply {
+                        session.from = None;
+                        session.rcpt.clear();
+                        reply(&mut reader, refusal)?;
+                        continue;
                     }
                     self.deliveries.lock().unwrap().push(Delivery {
                         relay: self.config.name.clone(),
@@ -307,6 +359,10 @@ impl Shared {
         }
     }
 
+    fn offers_starttls(&self) -> bool {
+        self.config.mode == Mode::Starttls && !self.behaviour.no_starttls
+    }
+
     /// AUTH PLAIN (with or without initial response) or LOGIN; the user
     /// name when the credentials are right.
     fn auth<S: Read + Write>(&self, reader: &mut BufReader<S>, arg: &str) -> std::io::Result<Option<String>> {
@@ -315,7 +371,12 @@ impl Shared {
             reply(reader, prompt)?;
             Ok(read_line(reader)?.filter(|l| l != "*"))
         };
-        let (user, pass) = match mechanism.to_ascii_uppercase().as_str() {
+        let offered = self.behaviour.auth_mechanisms.as_deref().unwrap_or("PLAIN LOGIN");
+        let mechanism = mechanism.to_ascii_uppercase();
+        if !offered.split_whitespace().any(|m| m.eq_ignore_ascii_case(&mechanism)) {
+            return Ok(None);
+        }
+        let (user, pass) = match mechanism.as_str() {
             "PLAIN" => {
                 let response = if initial.is_empty() {
                     ask(reader, "334 ")?
