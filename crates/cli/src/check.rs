@@ -248,7 +248,9 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
         }
     }
     if wanted.is_empty() {
-        return Err(CliError::NothingToDo("no smarthost is configured: nothing to check".into()));
+        return Err(CliError::NothingToDo(
+            "no smarthost is configured: nothing to check".into(),
+        ));
     }
     let bar = (!cli.json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(wanted.len() as u64);

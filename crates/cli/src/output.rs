@@ -4,7 +4,9 @@
 use std::io::Write;
 
 use serde::Serialize;
-use smarthost_core::{Applied, Change, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, Via, JSON_SCHEMA, PROVIDERS};
+use smarthost_core::{
+    Applied, Change, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, Via, JSON_SCHEMA, PROVIDERS,
+};
 
 /// Writes to stdout; a broken pipe ends output quietly.
 pub(crate) fn print(text: &str) {

@@ -12,7 +12,31 @@
 //! the location used is marked UNVERIFIED and every plan that writes it
 //! says so. Value names no public source settles are marked UNVERIFIED in
 //! [`schema`].
+//!
+//! ```
+//! use mailenable_backend::{MailEnableWriter, REG_FILE};
+//! use smarthost_core::{ConfigWriter, Policy, RelayHost, Smarthost};
+//!
+//! let mut policy = Policy::default();
+//! policy.set_server(Smarthost::new(RelayHost::parse("[smtp.example.net]:587")?))?;
+//!
+//! // Into a folder, on any OS: a .reg file to review or import with
+//! // `regedit /S`. On Windows, `with_registry` writes the registry itself.
+//! let dir = std::env::temp_dir().join(format!("mailenable-doc-{}", std::process::id()));
+//! let writer = MailEnableWriter::render_into(&dir);
+//! let plan = writer.plan(&policy)?;
+//! print!("{}", plan.render());
+//! writer.apply(&plan)?;
+//!
+//! let reg = std::fs::read(dir.join(REG_FILE))?;
+//! assert!(!reg.is_empty());
+//! assert!(writer.plan(&policy)?.is_empty()); // applying twice changes nothing
+//! assert_eq!(MailEnableWriter::import(&dir.join(REG_FILE))?.server, policy.server);
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod apply;
 mod error;
@@ -34,6 +58,7 @@ use smarthost_core::{Applied, ConfigWriter, Plan, Policy};
 pub use error::Error;
 pub use registry::{MemoryRegistry, RegData, Registry};
 #[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 pub use windows::WindowsRegistry;
 
 use folder::Folder;

@@ -11,7 +11,29 @@
 //! error even with HTTP 200), reads every write back and compares it, and
 //! undoes earlier steps when a later one fails. API names that no public
 //! source settles are marked UNVERIFIED in [`schema`].
+//!
+//! ```
+//! use smarthost_core::{ConfigWriter, Policy, RelayHost, Smarthost};
+//! use smartermail_backend::SmartermailWriter;
+//!
+//! let mut policy = Policy::default();
+//! policy.set_server(Smarthost::new(RelayHost::parse("[smtp.example.net]:587")?))?;
+//!
+//! // Render the API requests into a folder instead of calling the server
+//! // (`SmartermailWriter::connect` talks to a live one).
+//! let dir = std::env::temp_dir().join(format!("smartermail-doc-{}", std::process::id()));
+//! let writer = SmartermailWriter::render_into(&dir);
+//! let plan = writer.plan(&policy)?;
+//! print!("{}", plan.render());
+//! writer.apply(&plan)?;
+//!
+//! assert!(dir.join("requests/001.json").is_file());
+//! assert!(writer.plan(&policy)?.is_empty()); // applying twice changes nothing
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod apply;
 mod client;

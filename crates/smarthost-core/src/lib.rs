@@ -10,12 +10,57 @@
 //! Every value is validated when it is built; nothing unvalidated reaches a
 //! backend. Secrets never appear in `Debug`, `Display`, serialized output,
 //! plans or errors.
+//!
+//! The connection check ([`check`], feature `check`) and the DNS assistant
+//! ([`dns`], feature `dns`) are behind cargo features, so that an embedder
+//! that only renders configurations compiles neither tokio nor rustls.
+//!
+//! ```
+//! use smarthost_core::{ConfigWriter, Policy, RecordingWriter, Via};
+//!
+//! // A policy file as an administrator writes it. The password comes from
+//! // a file beside it, never from the policy itself.
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("sendgrid.key"), "SG.not-a-real-key\n")?;
+//! let path = dir.path().join("policy.toml");
+//! std::fs::write(
+//!     &path,
+//!     r#"
+//! [server]
+//! relay = "[smtp.sendgrid.net]:587"
+//! username = "apikey"
+//! password_file = "sendgrid.key"
+//!
+//! [domains."shop.example.com"]
+//! relay = "[smtp.eu.mailgun.org]:465"
+//! encryption = "implicit-tls"
+//! "#,
+//! )?;
+//! let policy = Policy::load(&path)?;
+//!
+//! // A domain's smarthost wins over the server-wide one.
+//! assert!(matches!(policy.route("alice@shop.example.com")?.via, Via::Domain(_)));
+//! assert!(matches!(policy.route("bob@blog.example.net")?.via, Via::Server(_)));
+//!
+//! // A backend reads, plans and applies. RecordingWriter is the in-memory
+//! // one; postfix-backend, mailenable-backend and smartermail-backend
+//! // write real configurations.
+//! let writer = RecordingWriter::default();
+//! let plan = writer.plan(&policy)?;
+//! assert!(!plan.render().contains("SG.not-a-real-key")); // secrets redacted
+//! writer.apply(&plan)?;
+//! assert!(writer.plan(&policy)?.is_empty()); // applying twice changes nothing
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "check")]
+#[cfg_attr(docsrs, doc(cfg(feature = "check")))]
 pub mod check;
 mod credentials;
 #[cfg(feature = "dns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns")))]
 pub mod dns;
 mod domain;
 mod encryption;

@@ -1,5 +1,10 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) smarthost developers
+# MIT License or Apache License 2.0, at your option (see LICENSE): the license
+# of the whole smarthost project, chosen instead of the GNU GPL v3 that
+# Ansible's own modules carry; tests/sanity/ignore-*.txt records that choice.
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The logic is in the smarthost binary; this module only translates task
 # arguments into a policy file and the binary's JSON into Ansible's result.
 
@@ -10,6 +15,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: smarthost
 short_description: Configure a smarthost (relay host) for a mail server
+version_added: 0.1.0
 description:
   - Writes the server-wide and per-domain smarthosts with the C(smarthost) binary, which must be installed on the target.
   - Check mode plans and writes nothing. Diff mode shows the redacted diff. Passwords never appear in the result.
@@ -90,7 +96,7 @@ options:
     description: "Feature settings: {server: {enabled, check_certificate}, domain: {...}}."
     type: dict
 author:
-  - smarthost developers
+  - smarthost developers (@smarthost-rs)
 """
 
 EXAMPLES = r"""
