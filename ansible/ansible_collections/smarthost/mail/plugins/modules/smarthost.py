@@ -96,7 +96,7 @@ options:
     description: "Feature settings: {server: {enabled, check_certificate}, domain: {...}}."
     type: dict
 author:
-  - smarthost developers (@smarthost-rs)
+  - smarthost developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
