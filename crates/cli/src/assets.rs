@@ -212,6 +212,42 @@ pub(crate) const DOCS: &[Doc] = &[
         see_also: &["smarthost-server-set(1)", "smarthost-domain-set(1)"],
     },
     Doc {
+        path: "test-send",
+        exit: &[("4", "The message was not delivered to the relay (deferred, bounced, or still queued at the timeout).")],
+        config: true,
+        env: &[],
+        examples: &[
+            ("Send a test message and follow it to the relay's answer:", &["smarthost test-send --from alice@shop.example.com --to me@elsewhere.example"]),
+            ("Wait longer, as JSON:", &["smarthost test-send --from alice@shop.example.com --to me@elsewhere.example --timeout 120 --json"]),
+        ],
+        see_also: &["smarthost-status(1)", "smarthost-doctor(1)"],
+    },
+    Doc {
+        path: "status",
+        exit: &[
+            ("0, 1, 2, 3", "With --nagios: OK, WARNING, CRITICAL, UNKNOWN."),
+        ],
+        config: true,
+        env: &[],
+        examples: &[
+            ("Mail the relays hold up, and the last day's counts:", &["smarthost status"]),
+            ("For Nagios or Icinga:", &["smarthost status --nagios --critical-age 1h"]),
+            ("For node_exporter's textfile collector:", &["smarthost status --prometheus /var/lib/node_exporter/smarthost.prom"]),
+        ],
+        see_also: &["smarthost-test-send(1)", "smarthost-doctor(1)"],
+    },
+    Doc {
+        path: "doctor",
+        exit: &[("4", "A prerequisite check failed.")],
+        config: true,
+        env: &[],
+        examples: &[
+            ("Every prerequisite of the configured relays, each with its fix:", &["smarthost doctor"]),
+            ("Without asking the relays for their mechanisms:", &["smarthost doctor --no-probe"]),
+        ],
+        see_also: &["smarthost-check(1)", "smarthost-status(1)"],
+    },
+    Doc {
         path: "dns",
         exit: &[("3", "A domain's SPF record needs a change.")],
         config: true,
