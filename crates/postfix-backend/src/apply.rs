@@ -80,7 +80,7 @@ fn run(argv: &[String], plan: &Plan) -> Result<String, Error> {
 
 /// Refuses the plan when any managed file differs from what it was made
 /// from, not only the files it changes.
-fn check_current(options: &PostfixOptions, paths: &Paths, plan: &Plan) -> Result<(), Error> {
+fn check_current(paths: &Paths, plan: &Plan) -> Result<(), Error> {
     for file in plan.files() {
         let now = transaction::safe_fs::read_text(file.path())?;
         if now.as_deref() != file.before() {
@@ -90,7 +90,7 @@ fn check_current(options: &PostfixOptions, paths: &Paths, plan: &Plan) -> Result
         }
     }
     if let Some(basis) = &plan.basis {
-        let now = plan::basis(options, paths)?;
+        let now = plan::basis(paths)?;
         if let Some(name) = basis.first_difference(&now) {
             return Err(Error::Stale { path: name.into() });
         }
@@ -106,15 +106,6 @@ fn relays_need_auth(paths: &Paths, plan: &Plan) -> Result<bool, Error> {
         Some(file) => Ok(file.after().is_some()),
         None => Ok(transaction::safe_fs::check_file(&secrets)?),
     }
-}
-
-/// The compiled table next to a table's source, if the map type has one.
-fn compiled(options: &PostfixOptions, file: &Path) -> Option<PathBuf> {
-    options.map_type.compiled_suffix().map(|suffix| {
-        let mut name = file.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    })
 }
 
 /// Whether `path` (on disk) is one of this backend's tables, and if so
@@ -153,7 +144,7 @@ fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeS
             let Some((kind, file)) = item.split_once(':') else {
                 continue;
             };
-            let Some(suffix) = kind.parse::<MapType>().ok().and_then(MapType::compiled_suffix) else {
+            let Ok(kind) = kind.parse::<MapType>() else {
                 continue;
             };
             let Ok(source) = transaction::safe_fs::under_root(&options.root, Path::new(file)) else {
@@ -162,12 +153,10 @@ fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeS
             let Some(sensitive) = own_table(paths, &source) else {
                 continue;
             };
-            let mut path = source.into_os_string();
-            path.push(suffix);
-            found.insert(StaleCompiled {
-                path: path.into(),
-                sensitive,
-            });
+            let Some(path) = kind.compiled_path(&source) else {
+                continue;
+            };
+            found.insert(StaleCompiled { path, sensitive });
         }
     }
     found
@@ -210,7 +199,7 @@ fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transact
                 if file.path() == paths.main_cf {
                     cool(&tx.staged_path(file.path())?)?;
                 }
-                if let (true, true, Some(db)) = (compile, is_table, compiled(options, file.path())) {
+                if let (true, true, Some(db)) = (compile, is_table, options.map_type.compiled_path(file.path())) {
                     let staged = tx.staged_path(file.path())?;
                     ran.push(run(&options.postmap_command(&staged), plan)?);
                     tx.adopt(&db, file.mode(), file.is_sensitive())?;
@@ -218,7 +207,7 @@ fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transact
             }
             None => {
                 tx.remove(file.path(), file.is_sensitive())?;
-                if let (true, Some(db)) = (is_table, compiled(options, file.path())) {
+                if let (true, Some(db)) = (is_table, options.map_type.compiled_path(file.path())) {
                     tx.remove(&db, file.is_sensitive())?;
                 }
             }
@@ -256,7 +245,7 @@ fn after_commit(plan: &Plan) -> impl Iterator<Item = &[String]> {
 }
 
 pub(crate) fn apply(options: &PostfixOptions, paths: &Paths, lock: &Lock, plan: &Plan) -> Result<Applied, Error> {
-    check_current(options, paths, plan)?;
+    check_current(paths, plan)?;
     let mut applied = Applied::default();
     if plan.is_empty() {
         return Ok(applied);

@@ -41,6 +41,16 @@ impl MapType {
         }
     }
 
+    /// The file postmap builds from the table at `source`
+    /// (`relay_secrets` -> `relay_secrets.db`), if any.
+    pub fn compiled_path(self, source: &std::path::Path) -> Option<std::path::PathBuf> {
+        self.compiled_suffix().map(|suffix| {
+            let mut name = source.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        })
+    }
+
     /// Picks the best type from `postconf -m` output: hash, else lmdb, else
     /// texthash (always built in).
     pub fn from_supported(postconf_m: &str) -> MapType {

@@ -18,8 +18,7 @@ use crate::{Paths, PostfixOptions};
 
 /// The fingerprint of every managed file: main.cf, master.cf and the
 /// tables' sources.
-pub(crate) fn basis(options: &PostfixOptions, paths: &Paths) -> Result<Basis, Error> {
-    let _ = options;
+pub(crate) fn basis(paths: &Paths) -> Result<Basis, Error> {
     let mut basis = Basis::new();
     let files = [
         paths.main_cf.clone(),
@@ -106,15 +105,7 @@ fn ca_bundle(paths: &Paths) -> Result<(&'static str, Option<String>), Error> {
 /// secrets table (or its compiled table) readable by others, or a compiled
 /// table that is missing or older than its source.
 fn rewrite_reason(options: &PostfixOptions, path: &Path, sensitive: bool) -> Option<String> {
-    let compiled = options
-        .map_type
-        .compiled_suffix()
-        .filter(|_| options.compile_maps)
-        .map(|suffix| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            PathBuf::from(name)
-        });
+    let compiled = options.map_type.compiled_path(path).filter(|_| options.compile_maps);
     if sensitive {
         for file in std::iter::once(path.to_owned()).chain(compiled.clone()) {
             if let Some(mode) = safe_fs::mode_of(&file).filter(|m| m & 0o077 != 0) {
@@ -142,7 +133,7 @@ fn rewrite_reason(options: &PostfixOptions, path: &Path, sensitive: bool) -> Opt
 
 pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) -> Result<Plan, Error> {
     let mut plan = Plan::new("postfix");
-    plan.basis = Some(basis(options, paths)?);
+    plan.basis = Some(basis(paths)?);
     plan.warnings = desired.warnings();
     let layout = Layout::new(desired, options);
     plan.warnings.extend(layout.warnings.iter().cloned());
