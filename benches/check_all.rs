@@ -9,7 +9,7 @@ mod smtp_server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smarthost_core::check::{check, check_many, CheckOptions};
+use smarthost_core::check::{check, check_many, CheckOptions, CheckTarget};
 use smarthost_core::{Credentials, RelayHost, Secret, Smarthost, Username};
 use smtp_server::{Behaviour, Certs, Server};
 
@@ -63,12 +63,10 @@ async fn run() {
     }
 
     let targets: Vec<_> = (0..DOMAINS)
-        .map(|d| {
-            (
-                format!("domain customer{d}.example"),
-                smarthost(servers[d % RELAYS].port, d % RELAYS),
-                true,
-            )
+        .map(|d| CheckTarget {
+            label: format!("domain customer{d}.example"),
+            smarthost: smarthost(servers[d % RELAYS].port, d % RELAYS),
+            check_certificate: true,
         })
         .collect();
     let start = Instant::now();

@@ -1,4 +1,4 @@
-//! Picks the backend from the command line and hides its error type.
+//! Picks the backend from the command line, as a [`BoxedWriter`].
 
 use std::path::{Path, PathBuf};
 
@@ -7,42 +7,14 @@ use std::time::Duration;
 use mailenable_backend::MailEnableWriter;
 use postfix_backend::{PostfixOptions, PostfixWriter, Reload};
 use smartermail_backend::SmartermailWriter;
-use smarthost_core::transaction::{Recovered, SessionGuard};
-use smarthost_core::{Applied, ConfigWriter, Features, Plan, Policy, SecretSource};
+use smarthost_core::{boxed, BoxedWriter, ConfigWriter, SecretSource};
 
 use crate::args::{BackendName, Cli};
 use crate::error::CliError;
 
-/// A [`ConfigWriter`] whose errors are [`CliError`]s.
-pub(crate) trait Backend {
-    fn read(&self) -> Result<Policy, CliError>;
-    fn plan(&self, desired: &Policy) -> Result<Plan, CliError>;
-    fn apply(&self, plan: &Plan) -> Result<Applied, CliError>;
-    fn hold(&self) -> Result<Option<SessionGuard<'_>>, CliError>;
-    fn recover(&self) -> Result<Option<Recovered>, CliError>;
-}
-
-impl<W: ConfigWriter> Backend for W {
-    fn hold(&self) -> Result<Option<SessionGuard<'_>>, CliError> {
-        ConfigWriter::hold(self).map_err(|e| CliError::Backend(Box::new(e)))
-    }
-    fn recover(&self) -> Result<Option<Recovered>, CliError> {
-        ConfigWriter::recover(self).map_err(|e| CliError::Backend(Box::new(e)))
-    }
-    fn read(&self) -> Result<Policy, CliError> {
-        ConfigWriter::read(self).map_err(|e| CliError::Backend(Box::new(e)))
-    }
-    fn plan(&self, desired: &Policy) -> Result<Plan, CliError> {
-        ConfigWriter::plan(self, desired).map_err(|e| CliError::Backend(Box::new(e)))
-    }
-    fn apply(&self, plan: &Plan) -> Result<Applied, CliError> {
-        ConfigWriter::apply(self, plan).map_err(|e| CliError::Backend(Box::new(e)))
-    }
-}
-
 /// The backend the command line asks for, after it recovered an
 /// interrupted apply (said on stderr).
-pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
+pub(crate) fn open(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
     let backend = writer(cli)?;
     if let Some(recovered) = backend.recover()? {
         eprintln!("smarthost: {}", recovered.message());
@@ -50,20 +22,20 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
     Ok(backend)
 }
 
-fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
+fn writer(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
     match cli.backend {
-        BackendName::Postfix => Ok(Box::new(PostfixWriter::new(postfix_options(cli)?))),
+        BackendName::Postfix => Ok(boxed(PostfixWriter::new(postfix_options(cli)?))),
         BackendName::Mailenable => {
             if let Some(root) = &cli.root {
                 let writer = MailEnableWriter::render_into(root).lock_wait(Duration::from_secs(cli.lock_timeout));
-                return Ok(Box::new(writer));
+                return Ok(boxed(writer));
             }
             mailenable_live(cli)
         }
         BackendName::Smartermail => {
             if let Some(root) = &cli.root {
                 let writer = SmartermailWriter::render_into(root).lock_wait(Duration::from_secs(cli.lock_timeout));
-                return Ok(Box::new(writer));
+                return Ok(boxed(writer));
             }
             let url = cli.url.as_deref().ok_or_else(|| {
                 CliError::Usage("--backend smartermail needs --url (or --root DIR to render the requests)".into())
@@ -73,7 +45,7 @@ fn writer(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
                 None => SecretSource::Env("SMARTERMAIL_PASSWORD".into()),
             };
             let password = source.read("admin_password")?;
-            Ok(Box::new(SmartermailWriter::connect(
+            Ok(boxed(SmartermailWriter::connect(
                 url,
                 &cli.admin_user,
                 password,
@@ -110,7 +82,7 @@ pub(crate) fn postfix_options(cli: &Cli) -> Result<PostfixOptions, CliError> {
             let option = option.replace('_', "-");
             return Err(CliError::Usage(format!("--{option}: {path:?}: {reason}")));
         }
-        Err(e) => return Err(CliError::Backend(Box::new(e))),
+        Err(e) => return Err(CliError::Backend(smarthost_core::WriterError::new(e))),
         Ok(_) => {}
     }
     if cli.no_reload {
@@ -136,28 +108,6 @@ fn forced(cli: &Cli) -> bool {
     }
 }
 
-/// The administrator's feature settings.
-pub(crate) fn settings(cli: &Cli) -> Result<Features, CliError> {
-    Ok(settings_file(cli)?.unwrap_or_default())
-}
-
-/// The administrator's feature settings, `None` when there is no settings
-/// file (neither `--settings` nor the default one exists).
-pub(crate) fn settings_file(cli: &Cli) -> Result<Option<Features>, CliError> {
-    let path = match &cli.settings {
-        Some(p) => p.clone(),
-        None => cli
-            .root
-            .clone()
-            .unwrap_or_else(|| "/".into())
-            .join("etc/smarthost/settings.toml"),
-    };
-    if cli.settings.is_none() && !path.exists() {
-        return Ok(None);
-    }
-    Ok(Some(Features::load_settings(&path)?))
-}
-
 /// Paths given as Postfix sees them must be absolute.
 fn absolute(option: &str, dir: &Path) -> Result<PathBuf, CliError> {
     if dir.is_absolute() {
@@ -172,7 +122,7 @@ fn absolute(option: &str, dir: &Path) -> Result<PathBuf, CliError> {
 
 /// The live MailEnable registry: Windows only.
 #[cfg(windows)]
-fn mailenable_live(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
+fn mailenable_live(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
     let restart = if cli.no_reload {
         Vec::new()
     } else if let Some(command) = &cli.reload_command {
@@ -180,14 +130,14 @@ fn mailenable_live(cli: &Cli) -> Result<Box<dyn Backend>, CliError> {
     } else {
         mailenable_backend::default_restart()
     };
-    Ok(Box::new(MailEnableWriter::with_registry(
+    Ok(boxed(MailEnableWriter::with_registry(
         Box::new(mailenable_backend::WindowsRegistry),
         restart,
     )))
 }
 
 #[cfg(not(windows))]
-fn mailenable_live(_: &Cli) -> Result<Box<dyn Backend>, CliError> {
+fn mailenable_live(_: &Cli) -> Result<BoxedWriter<'static>, CliError> {
     Err(CliError::Usage(
         "MailEnable's settings live in the Windows registry: on this OS use --root DIR to write a .reg file".into(),
     ))

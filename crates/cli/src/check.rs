@@ -7,17 +7,19 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::Serialize;
-use smarthost_core::check::{self, CheckOptions, CheckReport, Checked, NameCheck, PostfixTrust, StepStatus};
+use smarthost_core::check::{
+    self, CheckOptions, CheckReport, CheckTarget, Checked, NameCheck, PostfixTrust, StepStatus,
+};
 use smarthost_core::{Smarthost, Via, JSON_SCHEMA};
 
 use crate::args::{BackendName, CheckArgs, Cli, ProbeArgs};
 use crate::backend;
-use crate::commands::policy_file;
 use crate::error::CliError;
+use crate::exit;
 use crate::output;
+use crate::policy_input::{self, policy_file};
 
 /// Exit code when a check fails.
-pub(crate) const CHECK_FAILED: u8 = 4;
 /// Checks run at the same time: enough that a fleet's distinct relays are
 /// checked in one wave.
 const PARALLEL: usize = 64;
@@ -154,7 +156,7 @@ fn postconf(config_dir: &Path) -> Result<Option<[String; 3]>, CliError> {
 }
 
 fn postconf_error(config_dir: &Path, why: &str) -> CliError {
-    CliError::Backend(Box::new(std::io::Error::other(format!(
+    CliError::Other(Box::new(std::io::Error::other(format!(
         "postconf -c {} -h -x {}: {why}",
         config_dir.display(),
         TRUST_PARAMS.join(" ")
@@ -217,7 +219,7 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
         Some(_) => policy_file(cli)?,
         None => {
             let mut live = backend::open(cli)?.read()?;
-            live.features = backend::settings(cli)?.and(live.features);
+            live.features = policy_input::settings(cli)?.and(live.features);
             live
         }
     };
@@ -225,7 +227,14 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
         policy.features.server.check_certificate,
         policy.features.domain.check_certificate,
     );
-    let mut wanted: Vec<(String, Smarthost, bool)> = Vec::new();
+    let mut wanted: Vec<CheckTarget> = Vec::new();
+    let mut want = |label: String, smarthost: &Smarthost, check_certificate: bool| {
+        wanted.push(CheckTarget {
+            label,
+            smarthost: smarthost.clone(),
+            check_certificate,
+        })
+    };
     if let Some(name) = &args.domain {
         let route = policy.route(name)?;
         let label = format!(
@@ -233,17 +242,17 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
             route.sender_domain.as_ref().map(|d| d.as_str()).unwrap_or(name)
         );
         match route.via {
-            Via::Domain(s) => wanted.push((label, s.clone(), domain_check)),
-            Via::Server(s) => wanted.push((label, s.clone(), server_check)),
+            Via::Domain(s) => want(label, s, domain_check),
+            Via::Server(s) => want(label, s, server_check),
             Via::Direct => return Err(CliError::Usage(format!("{name} has no smarthost (direct delivery)"))),
         }
     } else {
         if let Some(s) = &policy.server {
-            wanted.push(("server".to_owned(), s.clone(), server_check));
+            want("server".to_owned(), s, server_check);
         }
         if !args.server {
             for (d, s) in &policy.domains {
-                wanted.push((format!("domain {d}"), s.clone(), domain_check));
+                want(format!("domain {d}"), s, domain_check);
             }
         }
     }
@@ -258,7 +267,7 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
         bar
     });
     let tick = bar.clone();
-    let any_certificate = wanted.iter().any(|(_, _, check_certificate)| *check_certificate);
+    let any_certificate = wanted.iter().any(|t| t.check_certificate);
     let options = options(cli, &args.probe, true, any_certificate)?;
     if any_certificate && cli.policy.is_none() && args.probe.ca_file.is_none() {
         warn_untrusting(cli)?;
@@ -286,7 +295,7 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
                 .collect::<String>(),
         );
     }
-    Ok(if ok { 0 } else { CHECK_FAILED })
+    Ok(if ok { 0 } else { exit::CHECK_FAILED })
 }
 
 /// The live configuration has smarthosts whose certificate is checked, but

@@ -2,15 +2,15 @@
 
 use std::io::IsTerminal;
 
-use smarthost_core::{Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username};
+use smarthost_core::{
+    BoxedWriter, ConfigWriter, Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username,
+};
 
 use crate::args::{ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, ServerCommand, SetArgs};
-use crate::backend::{self, Backend};
+use crate::backend;
 use crate::error::CliError;
-use crate::{check, dns, output};
-
-/// Exit code of `plan --detailed-exitcode` when changes are pending.
-pub(crate) const CHANGES_PENDING: u8 = 3;
+use crate::policy_input::{self, policy_file};
+use crate::{check, dns, exit, output};
 
 pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
     match dispatch(cli) {
@@ -28,7 +28,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
             let plan = backend::open(cli)?.plan(&policy_file(cli)?)?;
             output::plan(&plan, cli.json);
             Ok(if *detailed_exitcode && !plan.is_empty() {
-                CHANGES_PENDING
+                exit::CHANGES_PENDING
             } else {
                 0
             })
@@ -37,7 +37,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
             let desired = policy_file(cli)?;
             let backend = backend::open(cli)?;
             let _held = backend.hold()?;
-            converge(cli, &*backend, &desired, *dry_run)
+            converge(cli, &backend, &desired, *dry_run)
         }
         Command::List => {
             let policy = backend::open(cli)?.read()?;
@@ -53,7 +53,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
         }
         Command::Mailenable(MailenableCommand::Import { file }) => {
             let policy =
-                mailenable_backend::MailEnableWriter::import(file).map_err(|e| CliError::Backend(Box::new(e)))?;
+                mailenable_backend::MailEnableWriter::import(file).map_err(smarthost_core::WriterError::new)?;
             output::list("mailenable", &policy, cli.json);
             Ok(0)
         }
@@ -73,7 +73,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
         Command::Server(ServerCommand::Set(set)) => {
             // Input is validated (and checked, with --check) before
             // anything is locked or read.
-            let new = checked(cli, set, backend::settings(cli)?.server.check_certificate)?;
+            let new = checked(cli, set, policy_input::settings(cli)?.server.check_certificate)?;
             change(cli, &set.change, |policy| policy.set_server(new).map_err(Into::into))
         }
         Command::Server(ServerCommand::Disable(args)) => change(cli, args, |policy| {
@@ -86,7 +86,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
         }),
         Command::Domain(DomainCommand::Set { domain, set }) => {
             let domain = DomainName::parse(domain)?;
-            let new = checked(cli, set, backend::settings(cli)?.domain.check_certificate)?;
+            let new = checked(cli, set, policy_input::settings(cli)?.domain.check_certificate)?;
             change(cli, &set.change, |policy| {
                 policy.set_domain(domain, new).map_err(Into::into)
             })
@@ -108,19 +108,6 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
     }
 }
 
-/// The policy file with the administrator's settings applied: a feature is
-/// on only if both leave it on.
-pub(crate) fn policy_file(cli: &Cli) -> Result<Policy, CliError> {
-    let path = cli
-        .policy
-        .as_ref()
-        .ok_or_else(|| CliError::Usage("this command needs --policy FILE".into()))?;
-    let mut policy = Policy::load(path)?;
-    policy.features = backend::settings(cli)?.and(policy.features);
-    policy.validate()?;
-    Ok(policy)
-}
-
 /// Reads the current state, changes it, then plans and applies. Features
 /// come from the settings file.
 fn change(
@@ -128,7 +115,7 @@ fn change(
     args: &ChangeArgs,
     edit: impl FnOnce(&mut Policy) -> Result<(), CliError>,
 ) -> Result<u8, CliError> {
-    let settings = backend::settings_file(cli)?;
+    let settings = policy_input::settings_file(cli)?;
     let backend = backend::open(cli)?;
     // One hold of the lock from the read to the commit: no other run can
     // change the configuration between what this one read and what it writes.
@@ -141,10 +128,10 @@ fn change(
         policy.features = features;
     }
     edit(&mut policy)?;
-    converge(cli, &*backend, &policy, args.dry_run)
+    converge(cli, &backend, &policy, args.dry_run)
 }
 
-fn converge(cli: &Cli, backend: &dyn Backend, desired: &Policy, dry_run: bool) -> Result<u8, CliError> {
+fn converge(cli: &Cli, backend: &BoxedWriter<'_>, desired: &Policy, dry_run: bool) -> Result<u8, CliError> {
     let plan = backend.plan(desired)?;
     if dry_run {
         output::plan(&plan, cli.json);
@@ -209,7 +196,8 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
         ));
     }
     let encryption = set.encryption.map(Encryption::from);
-    let (relay, encryption, preset_user) = Preset::combine(set.provider.as_deref(), set.relay.as_deref(), encryption)?;
+    let choice = Preset::combine(set.provider.as_deref(), set.relay.as_deref(), encryption)?;
+    let preset_user = choice.username;
     // Every source is capped (smarthost_core::input): /dev/zero or an
     // endless pipe is an error, not an out-of-memory.
     let secret = if let Some(file) = &set.password_file {
@@ -248,8 +236,8 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
         (None, Some(_)) => return Err(CliError::Usage("a password needs --username".into())),
     };
     Ok(Smarthost {
-        relay,
-        encryption,
+        relay: choice.relay,
+        encryption: choice.encryption,
         credentials,
     })
 }

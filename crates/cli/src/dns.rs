@@ -8,9 +8,10 @@ use smarthost_core::{DomainName, Smarthost, Via, JSON_SCHEMA};
 
 use crate::args::{Cli, DnsArgs};
 use crate::backend;
-use crate::commands::{policy_file, CHANGES_PENDING};
 use crate::error::CliError;
+use crate::exit;
 use crate::output;
+use crate::policy_input::policy_file;
 
 /// Domains checked at the same time with `--all`.
 const PARALLEL: usize = 16;
@@ -62,7 +63,7 @@ pub(crate) fn run(cli: &Cli, args: &DnsArgs) -> Result<u8, CliError> {
         output::print(&reports.iter().map(render).collect::<String>());
     }
     let pending = reports.iter().any(|r| r.spf.status == SpfStatus::NotAuthorized);
-    Ok(if pending { CHANGES_PENDING } else { 0 })
+    Ok(if pending { exit::CHANGES_PENDING } else { 0 })
 }
 
 async fn check_all(args: &DnsArgs, targets: Vec<(DomainName, Smarthost)>) -> Result<Vec<DomainReport>, CliError> {

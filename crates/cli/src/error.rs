@@ -8,7 +8,10 @@ pub(crate) enum CliError {
     Core(#[from] smarthost_core::Error),
     /// The backend failed.
     #[error(transparent)]
-    Backend(Box<dyn std::error::Error + Send + Sync>),
+    Backend(#[from] smarthost_core::WriterError),
+    /// Another step failed (a health report, an assets folder).
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
     /// A command needs an option that was not given.
     #[error("{0}")]
     Usage(String),
@@ -31,8 +34,8 @@ impl CliError {
     /// The process exit code: 2 for usage errors (as clap), 1 otherwise.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) => 2,
-            CliError::CheckFailed(_) => crate::check::CHECK_FAILED,
+            CliError::Usage(_) => crate::exit::USAGE,
+            CliError::CheckFailed(_) => crate::exit::CHECK_FAILED,
             _ => 1,
         }
     }

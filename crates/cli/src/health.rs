@@ -23,16 +23,13 @@ use smarthost_core::{Policy, Via, JSON_SCHEMA};
 use crate::args::{BackendName, Cli, DoctorArgs, StatusArgs, TestSendArgs};
 use crate::backend;
 use crate::error::CliError;
+use crate::exit;
 use crate::output;
-
-/// Exit code of `test-send` when the message was not delivered, and of
-/// `doctor` when a check fails (as `check`).
-pub(crate) const NOT_DELIVERED: u8 = 4;
 
 fn backend_error(e: postfix_backend::Error) -> CliError {
     match e {
         postfix_backend::Error::InvalidAddress { field, reason } => CliError::Usage(format!("--{field}: {reason}")),
-        e => CliError::Backend(Box::new(e)),
+        e => CliError::Backend(smarthost_core::WriterError::new(e)),
     }
 }
 
@@ -175,7 +172,7 @@ pub(crate) fn test_send(cli: &Cli, args: &TestSendArgs) -> Result<u8, CliError> 
     } else {
         output::print(&render_test_send(&report, &options, args.timeout));
     }
-    Ok(if report.delivered { 0 } else { NOT_DELIVERED })
+    Ok(if report.delivered { 0 } else { exit::CHECK_FAILED })
 }
 
 fn render_test_send(r: &TestSendReport, options: &PostfixOptions, timeout: u64) -> String {
@@ -572,7 +569,7 @@ fn prometheus_failed() -> String {
 /// over it. A reader sees the old file or the new one, never a part.
 fn write_prometheus(file: &Path, text: &str) -> Result<(), CliError> {
     let failed = |e: &dyn std::fmt::Display| {
-        CliError::Backend(Box::new(std::io::Error::other(format!(
+        CliError::Other(Box::new(std::io::Error::other(format!(
             "--prometheus {}: {e}",
             file.display()
         ))))
@@ -616,13 +613,17 @@ struct DoctorReport<'a> {
 /// STARTTLS or implicit TLS; the certificate is not checked here, `check`
 /// does that).
 fn offered(policy: &Policy, timeout: u64) -> Result<doctor::Offered, CliError> {
-    let targets: Vec<(String, smarthost_core::Smarthost, bool)> = policy
+    let targets: Vec<smarthost_core::check::CheckTarget> = policy
         .server
         .iter()
         .map(|s| ("server".to_owned(), s))
         .chain(policy.domains.iter().map(|(d, s)| (format!("domain {d}"), s)))
         .filter(|(_, s)| s.credentials.is_some())
-        .map(|(label, s)| (label, s.clone(), false))
+        .map(|(label, s)| smarthost_core::check::CheckTarget {
+            label,
+            smarthost: s.clone(),
+            check_certificate: false,
+        })
         .collect();
     if targets.is_empty() {
         return Ok(BTreeMap::new());
@@ -703,5 +704,5 @@ pub(crate) fn doctor(cli: &Cli, args: &DoctorArgs) -> Result<u8, CliError> {
         }
         output::print(&out);
     }
-    Ok(if ok { 0 } else { NOT_DELIVERED })
+    Ok(if ok { 0 } else { exit::CHECK_FAILED })
 }

@@ -8,8 +8,10 @@ mod check;
 mod commands;
 mod dns;
 mod error;
+mod exit;
 mod health;
 mod output;
+mod policy_input;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postfix_backend::{PostfixOptions, PostfixWriter};
-use smarthost_core::{ConfigWriter, Policy};
+use smarthost_core::{ConfigWriter, LocalSecrets, Policy, PolicyDocument};
 
 const POLICIES: usize = 16;
 /// Trials of the parallel tests (Postfix, MailEnable). Under the old code
@@ -581,7 +581,11 @@ fn a_set_does_not_undo_a_change_committed_while_it_was_reading_its_password() {
 // ------------------------------------------------------ stale plans (library)
 
 fn policy(text: &str) -> Policy {
-    Policy::from_toml(Path::new("policy.toml"), text).unwrap()
+    // These policies name no password: nothing is read.
+    PolicyDocument::parse(Path::new("policy.toml"), text)
+        .unwrap()
+        .resolve(&LocalSecrets)
+        .unwrap()
 }
 
 const BASE: &str = r#"

@@ -1,5 +1,6 @@
 //! The one error type of the MailEnable backend.
 
+use smarthost_core::{Classify, ErrorKind};
 /// What can go wrong with MailEnable's settings. No variant holds a password.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -89,4 +90,16 @@ pub enum Error {
         /// The failure.
         cause: Box<Error>,
     },
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Policy(e) => e.kind(),
+            Error::Stale { .. } => ErrorKind::Stale,
+            Error::RegFile { .. } => ErrorKind::Invalid,
+            Error::NotApplied { cause, .. } | Error::RolledBack { cause, .. } => cause.kind(),
+            _ => ErrorKind::Other,
+        }
+    }
 }

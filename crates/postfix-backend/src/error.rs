@@ -1,5 +1,6 @@
 //! The one error type of the Postfix backend.
 
+use smarthost_core::{Classify, ErrorKind};
 use std::path::PathBuf;
 
 /// What can go wrong while reading, planning or applying Postfix settings.
@@ -110,23 +111,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether another run held the lock for longer than this one waited.
-    pub fn is_locked(&self) -> bool {
-        matches!(self, Error::Policy(smarthost_core::Error::Locked { .. }))
-    }
-
-    /// Whether the configuration changed since the plan was made.
-    pub fn is_stale(&self) -> bool {
-        matches!(
-            self,
-            Error::Stale { .. } | Error::Policy(smarthost_core::Error::Stale { .. })
-        )
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Policy(e) => e.kind(),
+            Error::Stale { .. } => ErrorKind::Stale,
+            Error::InvalidPath { .. } | Error::InvalidAddress { .. } | Error::Prerequisite { .. } => ErrorKind::Invalid,
+            Error::NotApplied { cause } | Error::RolledBack { cause, .. } => cause.kind(),
+            _ => ErrorKind::Other,
         }
     }
 }

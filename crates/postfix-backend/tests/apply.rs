@@ -6,7 +6,7 @@ mod matrix;
 use std::path::Path;
 
 use postfix_backend::{Error, PostfixOptions, PostfixWriter, Reload};
-use smarthost_core::{ConfigWriter, Policy};
+use smarthost_core::{Classify, ConfigWriter, Policy};
 
 fn seeded() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! The one error type of the SmarterMail backend.
 
+use smarthost_core::{Classify, ErrorKind};
 /// What can go wrong talking to SmarterMail. No variant holds a token or a
 /// password.
 #[derive(Debug, thiserror::Error)]
@@ -124,5 +125,18 @@ fn redirect_fix(other_host: bool) -> &'static str {
         "check --url, and never send the administrator's password there"
     } else {
         "give the address it redirects to as --url"
+    }
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Policy(e) => e.kind(),
+            Error::Stale => ErrorKind::Stale,
+            Error::Http { .. } | Error::Deadline { .. } => ErrorKind::Transient,
+            Error::PasswordHidden(_) => ErrorKind::Invalid,
+            Error::RolledBack { cause } => cause.kind(),
+            _ => ErrorKind::Other,
+        }
     }
 }

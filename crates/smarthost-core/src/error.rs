@@ -28,6 +28,16 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
+    /// A [`SecretResolver`](crate::SecretResolver) refused to read a
+    /// password source (e.g. a hosting panel that resolves customers'
+    /// policies only from its own vault).
+    #[error("{field}: refused to read the password from {from}")]
+    SecretRefused {
+        /// Dotted path of the field.
+        field: String,
+        /// The source, `file PATH` or `env NAME` (never the secret).
+        from: String,
+    },
     /// A required field is missing.
     #[error("{field}: missing: {reason}")]
     Missing {
@@ -172,6 +182,7 @@ impl Error {
         let field = match &mut self {
             Error::Invalid { field, .. }
             | Error::InvalidSecret { field, .. }
+            | Error::SecretRefused { field, .. }
             | Error::Missing { field, .. }
             | Error::FeatureDisabled { field, .. }
             | Error::Read { field, .. }
@@ -194,6 +205,7 @@ impl Error {
         match self {
             Error::Invalid { field, .. }
             | Error::InvalidSecret { field, .. }
+            | Error::SecretRefused { field, .. }
             | Error::Missing { field, .. }
             | Error::FeatureDisabled { field, .. }
             | Error::Read { field, .. }

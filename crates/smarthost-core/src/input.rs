@@ -24,7 +24,6 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::credentials::Secret;
 use crate::error::Error;
-use crate::policy_file::strip_newline;
 
 /// The most bytes a password source may hold (a trailing line break
 /// included).
@@ -174,6 +173,17 @@ fn to_secret(field: &str, text: String) -> Result<Secret, Error> {
         },
         other => other,
     })
+}
+
+/// Removes one trailing `\n` or `\r\n`, as editors add them to secret files.
+fn strip_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
 }
 
 /// Reads a password from a file (one trailing line break removed), at most

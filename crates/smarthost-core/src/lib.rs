@@ -4,8 +4,14 @@
 //! - [`RelayHost`], [`Encryption`], [`Credentials`], [`Smarthost`]: one relay.
 //! - [`Policy`]: the server-wide and per-domain smarthosts plus [`Features`];
 //!   [`Policy::route`] says where a sender's mail goes; [`Policy::load`] reads
-//!   the TOML policy file.
-//! - [`ConfigWriter`] and [`Plan`]: read, plan, apply.
+//!   the TOML policy file the administrator wrote.
+//! - [`PolicyDocument`]: a policy file parsed without reading anything, its
+//!   passwords still [`SecretSource`]s until a [`SecretResolver`] of the
+//!   caller's choice reads them (the trust model is in its docs).
+//! - [`ConfigWriter`] and [`Plan`]: read, plan, apply; [`BoxedWriter`] holds
+//!   a writer of any backend, its errors erased into [`WriterError`] that
+//!   keeps their [`ErrorKind`] (stale plan, lock held, invalid input,
+//!   transient).
 //!
 //! Every value is validated when it is built; nothing unvalidated reaches a
 //! backend. Secrets never appear in `Debug`, `Display`, serialized output,
@@ -55,6 +61,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod any_writer;
 #[cfg(feature = "check")]
 #[cfg_attr(docsrs, doc(cfg(feature = "check")))]
 pub mod check;
@@ -65,6 +72,7 @@ pub mod dns;
 mod domain;
 mod encryption;
 mod error;
+mod error_kind;
 mod features;
 pub mod input;
 pub mod peer_text;
@@ -79,15 +87,17 @@ mod text;
 pub mod transaction;
 mod writer;
 
+pub use any_writer::{boxed, BoxedWriter, WriterError};
 pub use credentials::{Credentials, Secret, Username, REDACTED};
 pub use domain::{DomainName, MAX_LABEL_LEN, MAX_NAME_LEN};
 pub use encryption::Encryption;
 pub use error::{Error, Result};
+pub use error_kind::{Classify, ErrorKind};
 pub use features::{Features, LevelFeatures};
 pub use plan::{ApiRequest, Change, CommandRun, FileChange, Plan, RegistryChange, RegistryValue, JSON_SCHEMA};
 pub use policy::{Policy, Route, Via};
-pub use policy_file::{strip_newline, SecretSource};
-pub use preset::{Preset, Provider, SpfRequirement, PROVIDERS};
+pub use policy_file::{CredentialSource, LocalSecrets, PolicyDocument, SecretResolver, SecretSource, SmarthostSpec};
+pub use preset::{Preset, Provider, RelayChoice, SpfRequirement, PROVIDERS};
 pub use relay::{Host, RelayHost, DEFAULT_PORT};
 pub use smarthost::Smarthost;
 pub use writer::{Applied, ConfigWriter, RecordingError, RecordingWriter};

@@ -20,6 +20,20 @@
 //! Passwords are never written in the policy file: they come from
 //! `password_file` (the first line, one trailing newline removed) or
 //! `password_env`. Unknown keys are errors, so a typo cannot be ignored.
+//!
+//! # Trust model
+//!
+//! Parsing is pure: [`PolicyDocument::parse`] reads no file and no
+//! environment variable. A policy names where each password comes from
+//! ([`SecretSource`]); only [`PolicyDocument::resolve`] reads them, through
+//! the [`SecretResolver`] its caller chooses. A policy is a request to send
+//! the password it names to the relay it names, so a policy from someone
+//! the process does not trust must not be resolved with [`LocalSecrets`]:
+//! it could name `/etc/shadow` or `AWS_SECRET_ACCESS_KEY` and a relay of its
+//! own. A hosting panel that accepts policies from customers resolves them
+//! with its own resolver (its vault, or a refusal).
+//! [`Policy::load`] is the shortcut for a policy file the administrator
+//! wrote: read, parse and resolve with [`LocalSecrets`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +48,7 @@ use crate::features::Features;
 use crate::input;
 use crate::policy::Policy;
 use crate::preset::Preset;
+use crate::relay::RelayHost;
 use crate::smarthost::Smarthost;
 
 #[derive(Deserialize)]
@@ -69,6 +84,16 @@ pub enum SecretSource {
     Env(String),
 }
 
+impl std::fmt::Display for SecretSource {
+    /// `file /path` or `env NAME`: where, never what.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+            SecretSource::Env(var) => write!(f, "env {var}"),
+        }
+    }
+}
+
 impl SecretSource {
     /// Reads and validates the secret, at most
     /// [`MAX_SECRET_BYTES`](crate::input::MAX_SECRET_BYTES) (see
@@ -81,29 +106,93 @@ impl SecretSource {
     }
 }
 
-/// Removes one trailing `\n` or `\r\n`, as editors add them to secret files.
-pub fn strip_newline(mut text: String) -> String {
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    text
+/// Turns a [`SecretSource`] into a secret. `field` is the dotted path of
+/// the password in the policy (`domains."a.example".password`), for
+/// errors.
+///
+/// Any `Fn(&str, &SecretSource) -> Result<Secret, Error>` is a resolver,
+/// so a caller can refuse every source or look names up in a vault:
+///
+/// ```
+/// use std::path::Path;
+/// use smarthost_core::{Error, PolicyDocument, Secret, SecretSource};
+///
+/// let text = "[server]\nrelay = \"[relay.example]:587\"\nusername = \"u\"\npassword_env = \"RELAY_KEY\"\n";
+/// let document = PolicyDocument::parse(Path::new("customer.toml"), text)?;
+/// // This caller's vault knows one name; every other source is refused.
+/// let vault = |field: &str, source: &SecretSource| match source {
+///     SecretSource::Env(name) if name == "RELAY_KEY" => Secret::new("from-the-vault".to_owned()),
+///     _ => Err(Error::SecretRefused { field: field.to_owned(), from: source.to_string() }),
+/// };
+/// let policy = document.resolve(&vault)?;
+/// assert!(policy.server.unwrap().credentials.is_some());
+/// # Ok::<(), Error>(())
+/// ```
+pub trait SecretResolver {
+    /// The secret `source` names.
+    fn resolve(&self, field: &str, source: &SecretSource) -> Result<Secret, Error>;
 }
 
-impl Policy {
-    /// Reads a policy file: a regular file of at most
-    /// [`MAX_POLICY_BYTES`](crate::input::MAX_POLICY_BYTES). Relative
-    /// `password_file` paths are relative to the policy file's folder.
-    pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = input::read_policy_file("policy", path)?;
-        Policy::from_toml(path, &text)
+impl<F> SecretResolver for F
+where
+    F: Fn(&str, &SecretSource) -> Result<Secret, Error>,
+{
+    fn resolve(&self, field: &str, source: &SecretSource) -> Result<Secret, Error> {
+        self(field, source)
     }
+}
 
-    /// Parses a policy from TOML text; `path` is used in messages and to
-    /// resolve relative `password_file` paths.
-    pub fn from_toml(path: &Path, text: &str) -> Result<Policy, Error> {
+/// The resolver for a policy the administrator wrote: reads the file or
+/// the environment variable of this process, capped (see
+/// [`SecretSource::read`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalSecrets;
+
+impl SecretResolver for LocalSecrets {
+    fn resolve(&self, field: &str, source: &SecretSource) -> Result<Secret, Error> {
+        source.read(field)
+    }
+}
+
+/// A parsed and validated policy file whose passwords are still
+/// [`SecretSource`]s: what the file asks for, before anything is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyDocument {
+    /// The `[server]` table.
+    pub server: Option<SmarthostSpec>,
+    /// The `[domains."..."]` tables, by normalized domain.
+    pub domains: BTreeMap<DomainName, SmarthostSpec>,
+    /// The `[features]` table.
+    pub features: Features,
+}
+
+/// One smarthost of a [`PolicyDocument`]: a [`Smarthost`] whose password is
+/// a source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmarthostSpec {
+    /// The relay.
+    pub relay: RelayHost,
+    /// How the connection is encrypted.
+    pub encryption: Encryption,
+    /// The account, if the relay needs one.
+    pub credentials: Option<CredentialSource>,
+}
+
+/// A user name and where its password comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialSource {
+    /// The user name.
+    pub username: Username,
+    /// Where the password comes from.
+    pub password: SecretSource,
+}
+
+impl PolicyDocument {
+    /// Parses and validates a policy from TOML text, reading nothing:
+    /// relays, domains, presets and the feature settings are checked, and
+    /// `password_file` paths are joined to `path`'s folder. `path` names
+    /// the file in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<PolicyDocument, Error> {
         let raw: PolicyToml = toml::from_str(text).map_err(|e| Error::PolicySyntax {
             path: path.to_owned(),
             message: e.to_string(),
@@ -111,14 +200,14 @@ impl Policy {
         let base = path.parent().unwrap_or(Path::new(""));
         let server = raw
             .server
-            .map(|s| s.resolve(base).map_err(|e| e.in_field("server")))
+            .map(|s| s.spec(base).map_err(|e| e.in_field("server")))
             .transpose()?;
         let mut domains = BTreeMap::new();
         for (name, entry) in raw.domains {
             let prefix = format!("domains.{name:?}");
             let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix))?;
-            let smarthost = entry.resolve(base).map_err(|e| e.in_field(&prefix))?;
-            if domains.insert(domain.clone(), smarthost).is_some() {
+            let spec = entry.spec(base).map_err(|e| e.in_field(&prefix))?;
+            if domains.insert(domain.clone(), spec).is_some() {
                 return Err(Error::invalid(
                     prefix,
                     name,
@@ -126,13 +215,85 @@ impl Policy {
                 ));
             }
         }
-        let policy = Policy {
+        let document = PolicyDocument {
             server,
             domains,
             features: raw.features,
         };
-        policy.validate()?;
-        Ok(policy)
+        // The feature settings are checked before any secret is asked for.
+        document.without_secrets().validate()?;
+        Ok(document)
+    }
+
+    /// Every password source with the field it is for, in file order.
+    pub fn secret_sources(&self) -> impl Iterator<Item = (String, &SecretSource)> {
+        let server = self.server.iter().map(|s| ("server".to_owned(), s));
+        let domains = self
+            .domains
+            .iter()
+            .map(|(d, s)| (format!("domains.{:?}", d.as_str()), s));
+        server
+            .chain(domains)
+            .filter_map(|(prefix, s)| Some((format!("{prefix}.password"), &s.credentials.as_ref()?.password)))
+    }
+
+    /// The policy, each password read through `resolver`. Errors name the
+    /// field (`domains."a.example".password`).
+    pub fn resolve(&self, resolver: &dyn SecretResolver) -> Result<Policy, Error> {
+        let smarthost = |prefix: &str, spec: &SmarthostSpec| -> Result<Smarthost, Error> {
+            let credentials = match &spec.credentials {
+                Some(c) => {
+                    let field = format!("{prefix}.password");
+                    let secret = resolver.resolve(&field, &c.password)?;
+                    Some(Credentials::new(c.username.clone(), secret))
+                }
+                None => None,
+            };
+            Ok(Smarthost {
+                relay: spec.relay.clone(),
+                encryption: spec.encryption,
+                credentials,
+            })
+        };
+        let server = self.server.as_ref().map(|s| smarthost("server", s)).transpose()?;
+        let mut domains = BTreeMap::new();
+        for (domain, spec) in &self.domains {
+            let prefix = format!("domains.{:?}", domain.as_str());
+            domains.insert(domain.clone(), smarthost(&prefix, spec)?);
+        }
+        Ok(Policy {
+            server,
+            domains,
+            features: self.features,
+        })
+    }
+
+    /// The routes without their credentials, e.g. to validate or route
+    /// before any secret is read.
+    pub fn without_secrets(&self) -> Policy {
+        let strip = |s: &SmarthostSpec| Smarthost {
+            relay: s.relay.clone(),
+            encryption: s.encryption,
+            credentials: None,
+        };
+        Policy {
+            server: self.server.as_ref().map(strip),
+            domains: self.domains.iter().map(|(d, s)| (d.clone(), strip(s))).collect(),
+            features: self.features,
+        }
+    }
+}
+
+impl Policy {
+    /// Reads a policy file the administrator wrote: a regular file of at
+    /// most [`MAX_POLICY_BYTES`](crate::input::MAX_POLICY_BYTES), parsed
+    /// with [`PolicyDocument::parse`] and resolved with [`LocalSecrets`].
+    /// Relative `password_file` paths are relative to the policy file's
+    /// folder. See the module's trust model before loading a policy from
+    /// anyone else.
+    pub fn load(path: &Path) -> Result<Policy, Error> {
+        let text = input::read_policy_file("policy", path)?;
+        PolicyDocument::parse(path, &text)?.resolve(&LocalSecrets)
     }
 }
 
@@ -149,16 +310,15 @@ fn retarget(e: Error, field: &str) -> Error {
 }
 
 impl SmarthostToml {
-    fn resolve(self, base: &Path) -> Result<Smarthost, Error> {
+    fn spec(self, base: &Path) -> Result<SmarthostSpec, Error> {
         if self.password.is_some() {
             return Err(Error::Missing {
                 field: "password".into(),
                 reason: "passwords are never read from the policy file; use password_file or password_env".into(),
             });
         }
-        let (relay, encryption, preset_user) =
-            Preset::combine(self.provider.as_deref(), self.relay.as_deref(), self.encryption)?;
-        let username = self.username.or(preset_user.map(str::to_owned));
+        let combined = Preset::combine(self.provider.as_deref(), self.relay.as_deref(), self.encryption)?;
+        let username = self.username.or(combined.username.map(str::to_owned));
         let source = match (self.password_file, self.password_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -172,7 +332,10 @@ impl SmarthostToml {
             (None, None) => None,
         };
         let credentials = match (username, source) {
-            (Some(user), Some(source)) => Some(Credentials::new(Username::new(&user)?, source.read("password")?)),
+            (Some(user), Some(password)) => Some(CredentialSource {
+                username: Username::new(&user)?,
+                password,
+            }),
             (Some(_), None) => {
                 return Err(Error::Missing {
                     field: "password_file".into(),
@@ -187,9 +350,9 @@ impl SmarthostToml {
             }
             (None, None) => None,
         };
-        Ok(Smarthost {
-            relay,
-            encryption,
+        Ok(SmarthostSpec {
+            relay: combined.relay,
+            encryption: combined.encryption,
             credentials,
         })
     }

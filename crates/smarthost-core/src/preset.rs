@@ -304,7 +304,7 @@ impl Preset {
         provider: Option<&str>,
         relay: Option<&str>,
         encryption: Option<Encryption>,
-    ) -> Result<(RelayHost, Encryption, Option<&'static str>), Error> {
+    ) -> Result<RelayChoice, Error> {
         let preset = provider.map(Preset::resolve).transpose()?;
         let (relay, default_encryption) = match (relay, &preset) {
             (Some(text), _) => {
@@ -320,11 +320,11 @@ impl Preset {
                 })
             }
         };
-        Ok((
+        Ok(RelayChoice {
             relay,
-            encryption.unwrap_or(default_encryption),
-            preset.and_then(|p| p.username),
-        ))
+            encryption: encryption.unwrap_or(default_encryption),
+            username: preset.and_then(|p| p.username),
+        })
     }
 
     /// The smarthost this preset describes, with these credentials.
@@ -335,6 +335,18 @@ impl Preset {
             credentials,
         }
     }
+}
+
+/// What [`Preset::combine`] chose from a provider, a relay and an
+/// encryption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayChoice {
+    /// The relay: the explicit one, else the provider's.
+    pub relay: RelayHost,
+    /// The explicit encryption, else the relay's port's or the provider's.
+    pub encryption: Encryption,
+    /// The provider's fixed user name (SendGrid's `apikey`), if it has one.
+    pub username: Option<&'static str>,
 }
 
 impl fmt::Display for Preset {

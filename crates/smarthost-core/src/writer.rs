@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::error_kind::{Classify, ErrorKind};
 use crate::plan::{Change, FileChange, Plan};
 use crate::policy::Policy;
 use crate::transaction::{Recovered, SessionGuard};
@@ -25,8 +26,9 @@ pub struct Applied {
 /// A mail server backend, in three steps: read the current state, plan the
 /// changes towards a desired policy, apply a plan.
 pub trait ConfigWriter {
-    /// The backend's error type.
-    type Error: std::error::Error + Send + Sync + 'static;
+    /// The backend's error type; [`Classify`] says what kind of failure
+    /// it is (stale plan, lock held, invalid input, transient).
+    type Error: std::error::Error + Classify + Send + Sync + 'static;
 
     /// Short name of the backend (`postfix`, `mailenable`, `smartermail`).
     fn backend(&self) -> &'static str;
@@ -71,8 +73,17 @@ pub trait ConfigWriter {
 
 /// The error of [`RecordingWriter`].
 #[derive(Debug, thiserror::Error)]
-#[error("recording writer: {0}")]
-pub struct RecordingError(String);
+#[error("recording writer: {message}")]
+pub struct RecordingError {
+    kind: ErrorKind,
+    message: &'static str,
+}
+
+impl Classify for RecordingError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
 
 /// A [`ConfigWriter`] that keeps the "system" in memory and records every
 /// plan it applies; for testing code that drives a backend.
@@ -163,7 +174,10 @@ impl ConfigWriter for RecordingWriter {
             return Ok(Applied::default());
         };
         if file.before() != Some(summary(&state.current).as_str()) {
-            return Err(RecordingError("the state changed since the plan was made".into()));
+            return Err(RecordingError {
+                kind: ErrorKind::Stale,
+                message: "the state changed since the plan was made",
+            });
         }
         let desired = state
             .planned
@@ -171,7 +185,10 @@ impl ConfigWriter for RecordingWriter {
             .rev()
             .find(|(text, _)| Some(text.as_str()) == file.after())
             .map(|(_, p)| p.clone())
-            .ok_or_else(|| RecordingError("this plan was not made by this writer".into()))?;
+            .ok_or(RecordingError {
+                kind: ErrorKind::Invalid,
+                message: "this plan was not made by this writer",
+            })?;
         state.current = Policy {
             features: state.current.features,
             ..desired

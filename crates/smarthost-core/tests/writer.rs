@@ -42,3 +42,29 @@ fn refuses_a_stale_plan() {
     assert!(writer.apply(&plan_b).is_err(), "plan_b was made against the old state");
     assert_eq!(writer.read().unwrap().server, a.server);
 }
+
+#[test]
+fn a_boxed_writer_keeps_the_error_kind_and_the_backend_error() {
+    use smarthost_core::{boxed, BoxedWriter, Classify, ErrorKind, RecordingError};
+
+    let writer: BoxedWriter<'_> = boxed(RecordingWriter::new(Policy::default()));
+    assert_eq!(writer.backend(), "recording");
+    let mut desired = Policy::default();
+    desired
+        .set_server(Smarthost::new(RelayHost::parse("[smtp.example.com]:587").unwrap()))
+        .unwrap();
+    let plan = writer.plan(&desired).unwrap();
+    // Another run changes the system between plan and apply.
+    let mut other = Policy::default();
+    other
+        .set_server(Smarthost::new(RelayHost::parse("[other.example.com]:587").unwrap()))
+        .unwrap();
+    let second = writer.plan(&other).unwrap();
+    writer.apply(&second).unwrap();
+
+    let err = writer.apply(&plan).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Stale, "{err}");
+    assert!(err.is_stale() && !err.is_locked() && !err.is_invalid());
+    assert!(err.downcast_ref::<RecordingError>().is_some());
+    assert!(err.to_string().contains("changed since the plan was made"), "{err}");
+}

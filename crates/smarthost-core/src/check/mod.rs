@@ -29,7 +29,7 @@ use crate::encryption::Encryption;
 use crate::peer_text::Redactor;
 use crate::smarthost::Smarthost;
 
-pub use many::{check_many, Checked};
+pub use many::{check_many, CheckTarget, Checked};
 pub use probe::check;
 pub use tls::TlsInfo;
 pub use trust::PostfixTrust;
