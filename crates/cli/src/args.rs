@@ -8,7 +8,7 @@ use smarthost_core::Encryption;
 
 /// Configure a smarthost (relay host) for the outgoing mail of a server or
 /// of one hosted domain.
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(
     name = "smarthost",
     version,
@@ -92,6 +92,36 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// The command line as parsed: [`Cli`], with the global options listed
+/// once, in `smarthost --help`; every subcommand's help points there
+/// instead of repeating them (they are still accepted anywhere).
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    hide_globals(cmd, &globals)
+}
+
+/// Gives every subcommand a hidden copy of each global option: clap then
+/// propagates nothing (a subcommand that has the option keeps its own), so
+/// the options work as before but are not listed.
+fn hide_globals(mut cmd: clap::Command, globals: &[clap::Arg]) -> clap::Command {
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| {
+            let sub = sub
+                .args(globals.iter().cloned())
+                .after_help("Global options (--backend, --root, --policy, --json, ...): see `smarthost --help`.");
+            hide_globals(sub, globals)
+        });
+    }
+    cmd
+}
+
 /// The supported mail servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum BackendName {
@@ -103,16 +133,24 @@ pub(crate) enum BackendName {
     Smartermail,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub(crate) enum Command {
     /// Show the changes that would make the system match the policy file.
     Plan {
         /// Exit with 3 when changes are pending (0: nothing to change).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Also save the plan into FILE, for `apply FILE` (no password is
+        /// saved; they are read again when applying).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
-    /// Make the system match the policy file.
+    /// Make the system match the policy file, or apply a plan saved by
+    /// `plan --out FILE` (refused when the system changed since).
     Apply {
+        /// A plan saved by `plan --out`; instead of --policy.
+        #[arg(value_name = "FILE")]
+        plan_file: Option<PathBuf>,
         /// Only show the plan.
         #[arg(long)]
         dry_run: bool,
@@ -164,7 +202,7 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub(crate) enum MailenableCommand {
     /// Read a regedit export (or a .reg file smarthost wrote) and show the
     /// smarthosts it holds.
@@ -174,7 +212,7 @@ pub(crate) enum MailenableCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub(crate) enum ServerCommand {
     /// Relay all outgoing mail without a domain smarthost through this relay.
     Set(Box<SetArgs>),
@@ -182,7 +220,7 @@ pub(crate) enum ServerCommand {
     Disable(ChangeArgs),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub(crate) enum DomainCommand {
     /// Relay this domain's outgoing mail through this relay.
     Set {
@@ -200,7 +238,7 @@ pub(crate) enum DomainCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct ChangeArgs {
     /// Only show the plan.
     #[arg(long)]
@@ -208,7 +246,7 @@ pub(crate) struct ChangeArgs {
 }
 
 /// Options of the connection check, shared by `check` and `set --check`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct ProbeArgs {
     /// Seconds each step of a check may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
@@ -224,7 +262,7 @@ pub(crate) struct ProbeArgs {
     pub(crate) dns_server: Option<std::net::SocketAddr>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct CheckArgs {
     /// Only the server-wide smarthost.
     #[arg(long, conflicts_with_all = ["domain", "all"])]
@@ -242,7 +280,7 @@ pub(crate) struct CheckArgs {
     pub(crate) probe: ProbeArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct SetArgs {
     /// The relay: host, host:port, `[host]:port` (no MX lookup) or an IP address.
     #[arg(long, value_name = "RELAY", required_unless_present = "provider")]
@@ -328,6 +366,7 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 
     #[test]
@@ -374,7 +413,7 @@ mod tests {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct DnsArgs {
     /// The domain to check.
     #[arg(required_unless_present = "all")]
@@ -393,7 +432,7 @@ pub(crate) struct DnsArgs {
     pub(crate) dkim_selectors: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct TestSendArgs {
     /// The envelope sender; its domain picks the relay.
     #[arg(long, value_name = "SENDER")]
@@ -408,7 +447,7 @@ pub(crate) struct TestSendArgs {
     pub(crate) timeout: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct StatusArgs {
     /// The period of the log's counts: 90s, 30m, 24h, 7d.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
@@ -432,7 +471,7 @@ pub(crate) struct StatusArgs {
     pub(crate) critical_age: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct DoctorArgs {
     /// Do not ask the relays which AUTH mechanisms they offer.
     #[arg(long)]

@@ -128,6 +128,13 @@ pub(crate) const DOCS: &[Doc] = &[
             ("Show the changes a policy file makes:", &["smarthost --policy /etc/smarthost/policy.toml plan"]),
             ("In a script, learn whether anything would change:", &["smarthost --policy policy.toml plan --detailed-exitcode"]),
             ("The same as JSON, for a program:", &["smarthost --policy policy.toml --json plan"]),
+            (
+                "Save the plan for review; apply exactly it later (refused if anything changed since):",
+                &[
+                    "smarthost --policy policy.toml plan --out change.plan",
+                    "smarthost apply change.plan",
+                ],
+            ),
         ],
         see_also: &["smarthost-apply(1)"],
     },
@@ -143,6 +150,10 @@ pub(crate) const DOCS: &[Doc] = &[
                 &["smarthost --root demo --policy policy.toml apply"],
             ),
             ("Only show the plan:", &["smarthost --policy policy.toml apply --dry-run"]),
+            (
+                "Apply a plan saved by plan --out, with the same global options it was made with:",
+                &["smarthost apply change.plan"],
+            ),
         ],
         see_also: &["smarthost-plan(1)"],
     },

@@ -10,7 +10,7 @@ use crate::args::{ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, Se
 use crate::backend;
 use crate::error::CliError;
 use crate::policy_input::{self, policy_file};
-use crate::{check, dns, exit, output};
+use crate::{carry_out, check, dns, exit, output, saved_plan};
 
 pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
     match dispatch(cli) {
@@ -24,15 +24,32 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, CliError> {
 
 fn dispatch(cli: &Cli) -> Result<u8, CliError> {
     match &cli.command {
-        Command::Plan { detailed_exitcode } => {
-            let plan = backend::open(cli)?.plan(&policy_file(cli)?)?;
+        Command::Plan { detailed_exitcode, out } => {
+            let plan = match out {
+                Some(out) => saved_plan::save(cli, out)?,
+                None => backend::open(cli)?.plan(&policy_file(cli)?)?,
+            };
             output::plan(&plan, cli.json);
+            if let Some(out) = out {
+                // On stderr with --json, which stays JSON.
+                let line = format!("Saved the plan to {}; apply it with `apply {0}`.", out.display());
+                if cli.json {
+                    eprintln!("{line}");
+                } else {
+                    println!("{line}");
+                }
+            }
             Ok(if *detailed_exitcode && !plan.is_empty() {
                 exit::CHANGES_PENDING
             } else {
                 0
             })
         }
+        Command::Apply {
+            dry_run,
+            plan_file: Some(file),
+            ..
+        } => saved_plan::apply(cli, file, *dry_run),
         Command::Apply { dry_run, .. } => {
             let desired = policy_file(cli)?;
             let backend = backend::open(cli)?;
@@ -133,20 +150,7 @@ fn change(
 
 fn converge(cli: &Cli, backend: &BoxedWriter<'_>, desired: &Policy, dry_run: bool) -> Result<u8, CliError> {
     let plan = backend.plan(desired)?;
-    if dry_run {
-        output::plan(&plan, cli.json);
-        // Last, where it is seen; on stderr with --json, which stays JSON.
-        let line = "Dry run: nothing was written.";
-        if cli.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-        return Ok(0);
-    }
-    let applied = backend.apply(&plan)?;
-    output::applied(&plan, &applied, cli.json);
-    Ok(0)
+    carry_out::plan(cli, backend, &plan, dry_run)
 }
 
 /// The smarthost of `set`, checked first with `--check`: a failed check

@@ -25,6 +25,10 @@ pub(crate) enum CliError {
     /// prints the message and exits 0.
     #[error("{0}")]
     NothingToDo(String),
+    /// A saved plan no longer matches the system (`apply FILE`); nothing
+    /// was changed.
+    #[error("{0}")]
+    StalePlan(String),
     /// Reading standard input failed.
     #[error("reading the password from standard input: {0}")]
     Stdin(#[source] std::io::Error),

@@ -4,6 +4,7 @@
 mod args;
 mod assets;
 mod backend;
+mod carry_out;
 mod check;
 mod commands;
 mod dns;
@@ -12,14 +13,15 @@ mod exit;
 mod health;
 mod output;
 mod policy_input;
+mod saved_plan;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = args::Cli::from_arg_matches(&args::command().get_matches()).unwrap_or_else(|e| e.exit());
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -2,7 +2,9 @@
 //! settings file, read with the administrator's trust (passwords from
 //! their files and variables, see `smarthost_core::PolicyDocument`).
 
-use smarthost_core::{Features, Policy};
+use std::path::{Path, PathBuf};
+
+use smarthost_core::{Features, LocalSecrets, Policy, PolicyDocument};
 
 use crate::args::Cli;
 use crate::error::CliError;
@@ -10,11 +12,24 @@ use crate::error::CliError;
 /// The policy file with the administrator's settings applied: a feature is
 /// on only if both leave it on.
 pub(crate) fn policy_file(cli: &Cli) -> Result<Policy, CliError> {
+    let (path, text) = policy_text(cli)?;
+    policy_from_text(cli, &path, &text)
+}
+
+/// The `--policy` file's path and text (a regular file, capped).
+pub(crate) fn policy_text(cli: &Cli) -> Result<(PathBuf, String), CliError> {
     let path = cli
         .policy
         .as_ref()
         .ok_or_else(|| CliError::Usage("this command needs --policy FILE".into()))?;
-    let mut policy = Policy::load(path)?;
+    Ok((path.clone(), smarthost_core::input::read_policy_file("policy", path)?))
+}
+
+/// A policy's text parsed as if read from `path` (which names it in errors
+/// and is the base of relative `password_file`s), its passwords read with
+/// [`LocalSecrets`], with the administrator's settings applied.
+pub(crate) fn policy_from_text(cli: &Cli, path: &Path, text: &str) -> Result<Policy, CliError> {
+    let mut policy = PolicyDocument::parse(path, text)?.resolve(&LocalSecrets)?;
     policy.features = settings(cli)?.and(policy.features);
     policy.validate()?;
     Ok(policy)

@@ -336,6 +336,56 @@ impl Plan {
         out
     }
 
+    /// A SHA-256 fingerprint (hex) of exactly what this plan writes and
+    /// runs, in order: every file's path, mode and whole content before and
+    /// after, every registry value, API request and command. Secrets enter
+    /// it only redacted, so it can be stored and shown; two plans with the
+    /// same fingerprint make the same changes apart from the values of
+    /// secrets. Warnings and notes are not part of it.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        // Each field is length-prefixed, so no two plans feed the same bytes.
+        let mut field = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        };
+        field(self.backend.as_bytes());
+        for change in &self.changes {
+            match change {
+                Change::File(f) => {
+                    let (before, after) = f.shown();
+                    field(b"file");
+                    field(f.path.as_os_str().as_encoded_bytes());
+                    field(&f.mode.to_le_bytes());
+                    for content in [before, after] {
+                        match content {
+                            Some(text) => {
+                                field(b"present");
+                                field(text.as_bytes());
+                            }
+                            None => field(b"absent"),
+                        }
+                    }
+                }
+                // Their JSON is already redacted.
+                Change::Registry(r) => {
+                    field(b"registry");
+                    field(&serde_json::to_vec(r).unwrap_or_default());
+                }
+                Change::Api(a) => {
+                    field(b"api");
+                    field(&serde_json::to_vec(a).unwrap_or_default());
+                }
+                Change::Command(c) => {
+                    field(b"command");
+                    field(&serde_json::to_vec(c).unwrap_or_default());
+                }
+            }
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The files this plan changes.
     pub fn files(&self) -> impl Iterator<Item = &FileChange> {
         self.changes.iter().filter_map(|c| match c {

@@ -4,9 +4,7 @@
 use std::cell::RefCell;
 use std::path::Path;
 
-use smarthost_core::{
-    Classify, Error, ErrorKind, LocalSecrets, Policy, PolicyDocument, Secret, SecretSource,
-};
+use smarthost_core::{Classify, Error, ErrorKind, LocalSecrets, Policy, PolicyDocument, Secret, SecretSource};
 
 const TEXT: &str = r#"
 [server]
@@ -31,8 +29,7 @@ fn parse(text: &str) -> Result<PolicyDocument, Error> {
 fn parsing_reads_neither_the_file_nor_the_variable() {
     // Both sources would fail if they were read.
     let document = parse(TEXT).unwrap();
-    let sources: Vec<(String, SecretSource)> =
-        document.secret_sources().map(|(field, s)| (field, s.clone())).collect();
+    let sources: Vec<(String, SecretSource)> = document.secret_sources().map(|(field, s)| (field, s.clone())).collect();
     assert_eq!(
         sources,
         [
@@ -78,12 +75,18 @@ fn a_caller_resolver_decides_what_is_read() {
         r#"domains."shop.example".password: refused to read the password from file /nonexistent/smarthost-test/key"#
     );
     assert_eq!(err.kind(), ErrorKind::Invalid);
-    assert_eq!(*asked.borrow(), ["server.password", r#"domains."shop.example".password"#]);
+    assert_eq!(
+        *asked.borrow(),
+        ["server.password", r#"domains."shop.example".password"#]
+    );
 
     let accept_all = |_: &str, _: &SecretSource| Secret::new("from-the-vault".to_owned());
     let policy: Policy = parse(TEXT).unwrap().resolve(&accept_all).unwrap();
     let server = policy.server.as_ref().unwrap();
-    assert_eq!(server.credentials.as_ref().unwrap().password().expose(), "from-the-vault");
+    assert_eq!(
+        server.credentials.as_ref().unwrap().password().expose(),
+        "from-the-vault"
+    );
     assert!(policy.domains[&"plain.example".parse().unwrap()].credentials.is_none());
 }
 
