@@ -125,7 +125,7 @@ fn step(
                 found: "no id in the reply".into(),
             })?
             .to_owned();
-        ids.insert(crate::plan::placeholder(&sent.description), id.clone());
+        ids.insert(crate::schema::placeholder(&sent.description), id.clone());
         undo.push(Undo::Delete(id.clone()));
         return verify_gateway(path, &sent, find(&state::gateways(client)?, &id));
     }

@@ -7,11 +7,6 @@ use crate::error::Error;
 use crate::schema::{self, Gateway};
 use crate::state::{self, password_known, State};
 
-/// What a created gateway's id is called until the server assigns it.
-pub(crate) fn placeholder(description: &str) -> String {
-    format!("{{new:{description}}}")
-}
-
 fn same(current: &Gateway, wanted: &Gateway, compare_password: bool) -> bool {
     let strip = |g: &Gateway| Gateway {
         id: String::new(),
@@ -76,7 +71,7 @@ pub(crate) fn plan(current: &State, desired: &Policy, rendering: bool) -> Result
             .gateways
             .get(&g.description)
             .map(|e| e.id.clone())
-            .unwrap_or_else(|| placeholder(&g.description));
+            .unwrap_or_else(|| schema::placeholder(&g.description));
         if current.links.get(domain.as_str()) != Some(&id) {
             let body = json!({"domainSettings": {schema::DOMAIN_GATEWAY_FIELD: id}});
             plan.changes

@@ -111,3 +111,9 @@ impl std::fmt::Debug for Gateway {
 
 /// JSON pointer of the password in a `{"gateway": ...}` body.
 pub const PASSWORD_POINTER: &str = "/gateway/password";
+
+/// What a created gateway's id is called in a plan until the server
+/// assigns it (smarthost's own notation; never sent as an id).
+pub(crate) fn placeholder(description: &str) -> String {
+    format!("{{new:{description}}}")
+}

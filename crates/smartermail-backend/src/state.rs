@@ -215,7 +215,7 @@ impl State {
                     ..g
                 });
             if let (true, Some(g)) = (r.path == schema::GATEWAY_PUT, &gateway) {
-                let id = crate::plan::placeholder(&g.description);
+                let id = crate::schema::placeholder(&g.description);
                 state
                     .gateways
                     .insert(g.description.clone(), Gateway { id, ..g.clone() });
