@@ -35,7 +35,7 @@
 //! [`Policy::load`] is the shortcut for a policy file the administrator
 //! wrote: read, parse and resolve with [`LocalSecrets`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -47,16 +47,20 @@ use crate::error::Error;
 use crate::features::Features;
 use crate::input;
 use crate::policy::Policy;
-use crate::preset::Preset;
+use crate::preset::{Preset, RelayChoice};
 use crate::relay::RelayHost;
 use crate::smarthost::Smarthost;
 
+mod fast;
+
+/// The policy file as written, before validation: what the `toml` crate
+/// deserializes, or [`fast::scan`] reads.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyToml {
     server: Option<SmarthostToml>,
     #[serde(default)]
-    domains: BTreeMap<String, SmarthostToml>,
+    domains: fast::Domains,
     #[serde(default)]
     features: Features,
 }
@@ -76,7 +80,7 @@ struct SmarthostToml {
 }
 
 /// Where a password comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SecretSource {
     /// A file; its content up to one trailing newline.
     File(PathBuf),
@@ -193,35 +197,74 @@ impl PolicyDocument {
     /// `password_file` paths are joined to `path`'s folder. `path` names
     /// the file in messages.
     pub fn parse(path: &Path, text: &str) -> Result<PolicyDocument, Error> {
+        // The usual layout is read without a TOML tree; anything else, and
+        // every error, comes from the toml crate (see `fast`).
+        if let Some(raw) = fast::scan(text) {
+            if let Ok(document) = PolicyDocument::from_raw(path, raw) {
+                return Ok(document);
+            }
+        }
+        PolicyDocument::parse_with_toml(path, text)
+    }
+
+    /// [`Self::parse`] through the toml crate alone: the reference.
+    fn parse_with_toml(path: &Path, text: &str) -> Result<PolicyDocument, Error> {
         let raw: PolicyToml = toml::from_str(text).map_err(|e| Error::PolicySyntax {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        PolicyDocument::from_raw(path, raw)
+    }
+
+    /// Validates the tables as written.
+    fn from_raw(path: &Path, raw: PolicyToml) -> Result<PolicyDocument, Error> {
         let base = path.parent().unwrap_or(Path::new(""));
         let server = raw
             .server
             .map(|s| s.spec(base).map_err(|e| e.in_field("server")))
             .transpose()?;
-        let mut domains = BTreeMap::new();
-        for (name, entry) in raw.domains {
-            let prefix = format!("domains.{name:?}");
-            let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix))?;
-            let spec = entry.spec(base).map_err(|e| e.in_field(&prefix))?;
-            if domains.insert(domain.clone(), spec).is_some() {
-                return Err(Error::invalid(
-                    prefix,
-                    name,
-                    format!("is the same domain as another entry once normalized ({domain})"),
-                ));
-            }
+        // Domains of one relay share its parsed form.
+        let mut relays: HashMap<String, RelayHost> = HashMap::new();
+        let mut domains = Vec::new();
+        for (name, entry) in raw.domains.into_vec() {
+            let prefix = || format!("domains.{name:?}");
+            let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix()))?;
+            let spec = (entry.spec_with(base, &mut relays)).map_err(|e| e.in_field(&prefix()))?;
+            domains.push((name, domain, spec));
         }
+        // Sorted, then built in bulk.
+        domains.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        if let Some(pair) = domains.windows(2).find(|pair| pair[0].1 == pair[1].1) {
+            let (first, second) = (&pair[0], &pair[1]);
+            // Named as the toml crate's order would meet them.
+            let (name, domain) = if first.0 <= second.0 {
+                (&second.0, &second.1)
+            } else {
+                (&first.0, &first.1)
+            };
+            return Err(Error::invalid(
+                format!("domains.{name:?}"),
+                name.clone(),
+                format!("is the same domain as another entry once normalized ({domain})"),
+            ));
+        }
+        let domains: BTreeMap<DomainName, SmarthostSpec> = domains.into_iter().map(|(_, d, s)| (d, s)).collect();
         let document = PolicyDocument {
             server,
             domains,
             features: raw.features,
         };
-        // The feature settings are checked before any secret is asked for.
-        document.without_secrets().validate()?;
+        // The feature settings are checked before any secret is asked for;
+        // the levels in use are all they look at.
+        let levels = Policy {
+            server: document.server.as_ref().map(|s| Smarthost::new(s.relay.clone())),
+            domains: (document.domains.iter().next())
+                .map(|(d, s)| (d.clone(), Smarthost::new(s.relay.clone())))
+                .into_iter()
+                .collect(),
+            features: document.features,
+        };
+        levels.validate()?;
         Ok(document)
     }
 
@@ -239,31 +282,61 @@ impl PolicyDocument {
 
     /// The policy, each password read through `resolver`. Errors name the
     /// field (`domains."a.example".password`).
-    pub fn resolve(&self, resolver: &dyn SecretResolver) -> Result<Policy, Error> {
-        let smarthost = |prefix: &str, spec: &SmarthostSpec| -> Result<Smarthost, Error> {
+    ///
+    /// Each distinct source is read once, so domains that share a password
+    /// file get the same password even if the file changes meanwhile.
+    pub fn resolve(self, resolver: &dyn SecretResolver) -> Result<Policy, Error> {
+        fn smarthost<'a>(
+            read: &mut HashMap<&'a SecretSource, Secret>,
+            resolver: &dyn SecretResolver,
+            prefix: &str,
+            spec: &'a SmarthostSpec,
+        ) -> Result<Option<Credentials>, Error> {
             let credentials = match &spec.credentials {
                 Some(c) => {
-                    let field = format!("{prefix}.password");
-                    let secret = resolver.resolve(&field, &c.password)?;
+                    let secret = match read.get(&c.password) {
+                        Some(secret) => secret.clone(),
+                        None => {
+                            let field = format!("{prefix}.password");
+                            let secret = resolver.resolve(&field, &c.password)?;
+                            read.insert(&c.password, secret.clone());
+                            secret
+                        }
+                    };
                     Some(Credentials::new(c.username.clone(), secret))
                 }
                 None => None,
             };
-            Ok(Smarthost {
-                relay: spec.relay.clone(),
-                encryption: spec.encryption,
-                credentials,
-            })
-        };
-        let server = self.server.as_ref().map(|s| smarthost("server", s)).transpose()?;
-        let mut domains = BTreeMap::new();
-        for (domain, spec) in &self.domains {
-            let prefix = format!("domains.{:?}", domain.as_str());
-            domains.insert(domain.clone(), smarthost(&prefix, spec)?);
+            Ok(credentials)
         }
+        let mut read = HashMap::new();
+        let mut credentials = Vec::with_capacity(self.domains.len());
+        let server_credentials = (self.server.as_ref())
+            .map(|s| smarthost(&mut read, resolver, "server", s))
+            .transpose()?
+            .flatten();
+        for (domain, spec) in &self.domains {
+            // The field is only named when a secret is read.
+            let prefix = if spec.credentials.is_some() {
+                format!("domains.{:?}", domain.as_str())
+            } else {
+                String::new()
+            };
+            credentials.push(smarthost(&mut read, resolver, &prefix, spec)?);
+        }
+        drop(read);
+        let with = |spec: SmarthostSpec, credentials: Option<Credentials>| Smarthost {
+            relay: spec.relay,
+            encryption: spec.encryption,
+            credentials,
+        };
         Ok(Policy {
-            server,
-            domains,
+            server: self.server.map(|s| with(s, server_credentials)),
+            // In order already: built in bulk.
+            domains: (self.domains.into_iter())
+                .zip(credentials)
+                .map(|((d, s), c)| (d, with(s, c)))
+                .collect(),
             features: self.features,
         })
     }
@@ -311,13 +384,38 @@ fn retarget(e: Error, field: &str) -> Error {
 
 impl SmarthostToml {
     fn spec(self, base: &Path) -> Result<SmarthostSpec, Error> {
+        self.spec_with(base, &mut HashMap::new())
+    }
+
+    /// [`Self::spec`], with the relays parsed so far: a relay written the
+    /// same way again is not parsed again.
+    fn spec_with(self, base: &Path, relays: &mut HashMap<String, RelayHost>) -> Result<SmarthostSpec, Error> {
         if self.password.is_some() {
             return Err(Error::Missing {
                 field: "password".into(),
                 reason: "passwords are never read from the policy file; use password_file or password_env".into(),
             });
         }
-        let combined = Preset::combine(self.provider.as_deref(), self.relay.as_deref(), self.encryption)?;
+        let known = match (&self.provider, &self.relay) {
+            (None, Some(text)) => relays.get(text),
+            _ => None,
+        };
+        let combined = match known {
+            // What Preset::combine gives for an explicit relay without a
+            // provider.
+            Some(relay) => RelayChoice {
+                relay: relay.clone(),
+                encryption: self.encryption.unwrap_or(Encryption::default_for_port(relay.port())),
+                username: None,
+            },
+            None => {
+                let combined = Preset::combine(self.provider.as_deref(), self.relay.as_deref(), self.encryption)?;
+                if let (None, Some(text)) = (&self.provider, &self.relay) {
+                    relays.insert(text.clone(), combined.relay.clone());
+                }
+                combined
+            }
+        };
         let username = self.username.or(combined.username.map(str::to_owned));
         let source = match (self.password_file, self.password_env) {
             (Some(_), Some(_)) => {
