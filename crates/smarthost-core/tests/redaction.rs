@@ -233,3 +233,40 @@ async fn a_check_report_of_a_relay_that_echoes_the_secret() {
     }
     server.join().unwrap();
 }
+
+#[test]
+fn a_resolved_policy_document_and_an_erased_error() {
+    use smarthost_core::{PolicyDocument, SecretSource, WriterError};
+    let text = "[server]\nrelay = \"[smtp.sendgrid.net]:587\"\nusername = \"apikey\"\npassword_env = \"KEY\"\n";
+    let document = PolicyDocument::parse(std::path::Path::new("policy.toml"), text).unwrap();
+    assert_hidden("PolicyDocument", "{:?}", &format!("{document:#?}"));
+    let vault = |_: &str, _: &SecretSource| Ok(secret());
+    let policy = document.resolve(&vault).unwrap();
+    assert_eq!(
+        policy
+            .server
+            .as_ref()
+            .unwrap()
+            .credentials
+            .as_ref()
+            .unwrap()
+            .password()
+            .expose(),
+        SECRET
+    );
+    assert_debug_and_json("resolved Policy", &policy);
+    let err = WriterError::new(Secret::new(format!("{SECRET} ")).unwrap_err());
+    assert_hidden("WriterError", "Display", &err.to_string());
+    assert_hidden("WriterError", "{:#?}", &format!("{err:#?}"));
+}
+
+#[cfg(feature = "check")]
+#[test]
+fn a_check_target() {
+    let target = smarthost_core::check::CheckTarget {
+        label: "server".into(),
+        smarthost: smarthost(),
+        check_certificate: true,
+    };
+    assert_hidden("CheckTarget", "{:#?}", &format!("{target:#?}"));
+}
