@@ -210,6 +210,58 @@ pub(crate) enum MailenableCommand {
         /// The .reg file.
         file: PathBuf,
     },
+    /// Learn MailEnable's value names from two `regedit /E` exports of
+    /// HKLM\SOFTWARE\WOW6432Node\Mail Enable, made before and after setting
+    /// the smart host by hand in MailEnable's console; saves them in the
+    /// settings folder, where every mailenable command then uses them.
+    Learn(Box<LearnArgs>),
+}
+
+/// `mailenable learn`: the two exports and what was typed between them.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct LearnArgs {
+    /// The export made before setting the smart host.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) before: PathBuf,
+
+    /// The export made after.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) after: PathBuf,
+
+    /// The smart host and port typed, as `[host]:port`.
+    #[arg(long, value_name = "RELAY")]
+    pub(crate) relay: String,
+
+    /// The user name typed (with "requires authentication" turned on).
+    #[arg(long, value_name = "USER", requires = "learn_secret")]
+    pub(crate) username: Option<String>,
+
+    /// The password typed, from this file (its first line).
+    #[arg(long, value_name = "FILE", group = "learn_secret")]
+    pub(crate) password_file: Option<PathBuf>,
+
+    /// The password typed, from this environment variable.
+    #[arg(long, value_name = "VAR", group = "learn_secret")]
+    pub(crate) password_env: Option<String>,
+
+    /// The password typed, from standard input (one line).
+    #[arg(long, group = "learn_secret")]
+    pub(crate) password_stdin: bool,
+
+    /// TLS towards the smart host was turned on.
+    #[arg(long)]
+    pub(crate) tls: bool,
+
+    /// The domain whose own smart host was set too (to learn where
+    /// MailEnable keeps domain-level smart hosts, if it does).
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) domain: Option<String>,
+
+    /// The value name of a role the exports cannot settle, e.g.
+    /// `--value auth="Smart Host Auth"` (roles: enabled, host, port, auth,
+    /// username, password, tls). Repeatable.
+    #[arg(long = "value", value_name = "ROLE=NAME")]
+    pub(crate) values: Vec<String>,
 }
 
 #[derive(Clone, Debug, Subcommand)]

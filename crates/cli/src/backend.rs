@@ -27,7 +27,9 @@ fn writer(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
         BackendName::Postfix => Ok(boxed(PostfixWriter::new(postfix_options(cli)?))),
         BackendName::Mailenable => {
             if let Some(root) = &cli.root {
-                let writer = MailEnableWriter::render_into(root).lock_wait(Duration::from_secs(cli.lock_timeout));
+                let writer = MailEnableWriter::render_into(root)
+                    .lock_wait(Duration::from_secs(cli.lock_timeout))
+                    .names(mailenable_names(cli)?);
                 return Ok(boxed(writer));
             }
             mailenable_live(cli)
@@ -108,6 +110,14 @@ fn forced(cli: &Cli) -> bool {
     }
 }
 
+/// The MailEnable value names learned on this server (`mailenable learn`),
+/// else the built-in guesses (which a live write refuses).
+pub(crate) fn mailenable_names(cli: &Cli) -> Result<mailenable_backend::Names, CliError> {
+    let path = crate::policy_input::settings_dir(cli).join(mailenable_backend::names::NAMES_FILE);
+    let names = mailenable_backend::Names::load(&path).map_err(smarthost_core::WriterError::new)?;
+    Ok(names.unwrap_or_else(mailenable_backend::Names::builtin))
+}
+
 /// Paths given as Postfix sees them must be absolute.
 fn absolute(option: &str, dir: &Path) -> Result<PathBuf, CliError> {
     if dir.is_absolute() {
@@ -130,10 +140,9 @@ fn mailenable_live(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
     } else {
         mailenable_backend::default_restart()
     };
-    Ok(boxed(MailEnableWriter::with_registry(
-        Box::new(mailenable_backend::WindowsRegistry),
-        restart,
-    )))
+    let writer = MailEnableWriter::with_registry(Box::new(mailenable_backend::WindowsRegistry), restart)
+        .names(mailenable_names(cli)?);
+    Ok(boxed(writer))
 }
 
 #[cfg(not(windows))]

@@ -68,9 +68,11 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
                 .map_err(|e| CliError::Usage(format!("writing assets into {}: {e}", dir.display())))?;
             Ok(0)
         }
+        Command::Mailenable(MailenableCommand::Learn(args)) => crate::mailenable_learn::run(cli, args),
         Command::Mailenable(MailenableCommand::Import { file }) => {
+            let names = backend::mailenable_names(cli)?;
             let policy =
-                mailenable_backend::MailEnableWriter::import(file).map_err(smarthost_core::WriterError::new)?;
+                mailenable_backend::MailEnableWriter::import(file, &names).map_err(smarthost_core::WriterError::new)?;
             output::list("mailenable", &policy, cli.json);
             Ok(0)
         }
@@ -191,6 +193,36 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
     let _ = path;
 }
 
+/// The password from the one source given (none: `None`). Every source is
+/// capped (smarthost_core::input): /dev/zero or an endless pipe is an
+/// error, not an out-of-memory.
+pub(crate) fn password(
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+    stdin: bool,
+) -> Result<Option<smarthost_core::Secret>, CliError> {
+    Ok(if let Some(file) = file {
+        warn_if_readable_by_others(file);
+        Some(SecretSource::File(file.to_owned()).read("password")?)
+    } else if let Some(var) = env {
+        Some(SecretSource::Env(var.to_owned()).read("password")?)
+    } else if stdin && std::io::stdin().is_terminal() {
+        // Typed at a terminal: not echoed.
+        eprint!("Password: ");
+        let line = rpassword::read_password().map_err(CliError::Stdin)?;
+        let read = smarthost_core::input::read_secret_stdin("password", std::io::Cursor::new(line + "\n"));
+        Some(read?)
+    } else if stdin {
+        let read = smarthost_core::input::read_secret_stdin("password", std::io::stdin().lock());
+        Some(read.map_err(|e| match e {
+            smarthost_core::Error::Stdin { source, .. } => CliError::Stdin(source),
+            other => other.into(),
+        })?)
+    } else {
+        None
+    })
+}
+
 /// The smarthost that `set` describes, validated: a preset's values unless
 /// given explicitly.
 fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
@@ -202,28 +234,11 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
     let encryption = set.encryption.map(Encryption::from);
     let choice = Preset::combine(set.provider.as_deref(), set.relay.as_deref(), encryption)?;
     let preset_user = choice.username;
-    // Every source is capped (smarthost_core::input): /dev/zero or an
-    // endless pipe is an error, not an out-of-memory.
-    let secret = if let Some(file) = &set.password_file {
-        warn_if_readable_by_others(file);
-        Some(SecretSource::File(file.clone()).read("password")?)
-    } else if let Some(var) = &set.password_env {
-        Some(SecretSource::Env(var.clone()).read("password")?)
-    } else if set.password_stdin && std::io::stdin().is_terminal() {
-        // Typed at a terminal: not echoed.
-        eprint!("Password: ");
-        let line = rpassword::read_password().map_err(CliError::Stdin)?;
-        let read = smarthost_core::input::read_secret_stdin("password", std::io::Cursor::new(line + "\n"));
-        Some(read?)
-    } else if set.password_stdin {
-        let read = smarthost_core::input::read_secret_stdin("password", std::io::stdin().lock());
-        Some(read.map_err(|e| match e {
-            smarthost_core::Error::Stdin { source, .. } => CliError::Stdin(source),
-            other => other.into(),
-        })?)
-    } else {
-        None
-    };
+    let secret = password(
+        set.password_file.as_deref(),
+        set.password_env.as_deref(),
+        set.password_stdin,
+    )?;
     let credentials = match (set.username.as_deref().or(preset_user), secret) {
         (Some(user), Some(secret)) => Some(Credentials::new(Username::new(user)?, secret)),
         (None, None) => None,

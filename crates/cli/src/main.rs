@@ -11,6 +11,7 @@ mod dns;
 mod error;
 mod exit;
 mod health;
+mod mailenable_learn;
 mod output;
 mod policy_input;
 mod saved_plan;

@@ -45,14 +45,25 @@ pub(crate) fn settings(cli: &Cli) -> Result<Features, CliError> {
 pub(crate) fn settings_file(cli: &Cli) -> Result<Option<Features>, CliError> {
     let path = match &cli.settings {
         Some(p) => p.clone(),
-        None => cli
-            .root
-            .clone()
-            .unwrap_or_else(|| "/".into())
-            .join("etc/smarthost/settings.toml"),
+        None => settings_dir(cli).join("settings.toml"),
     };
     if cli.settings.is_none() && !path.exists() {
         return Ok(None);
     }
     Ok(Some(Features::load_settings(&path)?))
+}
+
+/// The settings folder: the folder of `--settings` when given, else
+/// `ROOT/etc/smarthost` (Linux, and `--root` anywhere) or
+/// `%ProgramData%\smarthost` (a live Windows server). Learned names are
+/// kept here too.
+pub(crate) fn settings_dir(cli: &Cli) -> PathBuf {
+    if let Some(parent) = cli.settings.as_deref().and_then(Path::parent) {
+        return parent.to_owned();
+    }
+    if cfg!(windows) && cli.root.is_none() {
+        let data = std::env::var_os("ProgramData").map_or_else(|| PathBuf::from(r"C:\ProgramData"), PathBuf::from);
+        return data.join("smarthost");
+    }
+    cli.root.clone().unwrap_or_else(|| "/".into()).join("etc/smarthost")
 }

@@ -167,12 +167,15 @@ fn global_options_are_described_once() {
     for page in pages().iter().filter(|p| *p != "smarthost.1") {
         assert_eq!(described(page), 0, "{page} describes --root again");
     }
-    // And in --help, they have a heading of their own.
+    // And in --help: under their own heading in smarthost --help, and not
+    // repeated by a subcommand (tests/help.rs has the rest).
+    let out = smarthost().args(["--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let (_, global) = help.split_once("Global options:").expect("a Global options heading");
+    assert!(global.contains("--root"));
     let out = smarthost().args(["server", "set", "--help"]).output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    let (own, global) = help.split_once("Global options:").expect("a Global options heading");
-    assert!(own.contains("--relay") && !own.contains("--root"));
-    assert!(global.contains("--root") && !global.contains("--relay"));
+    assert!(help.contains("--relay") && !help.contains("--root <DIR>"), "{help}");
 }
 
 /// A tool's path, or None (skip) unless SMARTHOST_REQUIRE_MAN_LINT is set.

@@ -524,15 +524,30 @@ fn mailenable_renders_a_reg_file_and_imports_it_back() {
     let out = run.run(&[
         "--backend",
         "mailenable",
-        "domain",
+        "server",
         "set",
-        "a.example",
         "--relay",
         "[smtp.example.com]:465",
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no implicit TLS"),
+        "{}",
+        text(&out)
+    );
+    // Domain level only where `mailenable learn` found it.
+    let out = run.run(&[
+        "--backend",
+        "mailenable",
+        "domain",
+        "set",
+        "a.example",
+        "--relay",
+        "[smtp.example.com]:587",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mailenable learn --domain"),
         "{}",
         text(&out)
     );

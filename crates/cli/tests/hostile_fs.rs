@@ -359,7 +359,8 @@ password_file = "{}"
     fn args(&self, backend: Backend, rest: &[&str]) -> Vec<OsString> {
         let mut args = Vec::new();
         if backend == Backend::MailEnable {
-            args.extend(os(&["--backend", "mailenable"]));
+            args.extend(os(&["--backend", "mailenable", "--settings"]));
+            args.push(learned_settings().into());
         }
         args.push("--root".into());
         args.push(self.root().into());
@@ -920,4 +921,10 @@ fn a_second_instance_without_map_dir_does_not_write_the_primary_instances_tables
             path.display()
         );
     }
+}
+
+/// `--settings` in a folder whose learned MailEnable names include domain
+/// level (see the fixture's comment).
+fn learned_settings() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mailenable-learned/settings.toml")
 }

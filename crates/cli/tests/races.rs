@@ -198,6 +198,8 @@ impl Backend {
         if self == Backend::MailEnable {
             args.push("--backend".into());
             args.push("mailenable".into());
+            args.push("--settings".into());
+            args.push(learned_settings().into());
         }
         args.push("--root".into());
         args.push(root.into());
@@ -664,7 +666,10 @@ fn a_postfix_plan_made_before_another_apply_is_refused_as_stale_even_for_other_f
 fn a_mailenable_plan_made_before_another_apply_is_refused_as_stale_even_for_other_values() {
     use mailenable_backend::MailEnableWriter;
     let root = tempfile::tempdir().unwrap();
-    let writer = MailEnableWriter::render_into(root.path());
+    let names = mailenable_backend::Names::load(&learned_settings().with_file_name("mailenable-names.toml"))
+        .unwrap()
+        .unwrap();
+    let writer = MailEnableWriter::render_into(root.path()).names(names);
     let base = writer.plan(&policy(BASE)).unwrap();
     writer.apply(&base).unwrap();
 
@@ -695,4 +700,10 @@ fn a_mailenable_plan_made_before_another_apply_is_refused_as_stale_even_for_othe
         "a refused stale plan wrote files:\n{}",
         files_diff(&after_b, &after_a)
     );
+}
+
+/// `--settings` in a folder whose learned MailEnable names include domain
+/// level (see the fixture's comment).
+fn learned_settings() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mailenable-learned/settings.toml")
 }

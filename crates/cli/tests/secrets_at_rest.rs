@@ -53,7 +53,8 @@ impl Run {
     fn smarthost(&self, args: &[&str]) -> Output {
         let mut all: Vec<OsString> = Vec::new();
         if self.backend == Backend::MailEnable {
-            all.extend(["--backend".into(), "mailenable".into()]);
+            all.extend(["--backend".into(), "mailenable".into(), "--settings".into()]);
+            all.push(learned_settings().into());
         }
         all.push("--root".into());
         all.push(self.root().into());
@@ -307,4 +308,10 @@ fn postfix_the_backup_of_a_world_readable_relay_secrets_is_not_world_readable() 
 #[test]
 fn mailenable_the_backup_of_a_world_readable_reg_file_is_not_world_readable() {
     backup_of_a_world_readable_secret_file_is_not_world_readable(Backend::MailEnable);
+}
+
+/// `--settings` in a folder whose learned MailEnable names include domain
+/// level (see the fixture's comment).
+fn learned_settings() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mailenable-learned/settings.toml")
 }

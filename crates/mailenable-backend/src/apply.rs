@@ -7,6 +7,7 @@ use smarthost_core::peer_text::Redactor;
 use smarthost_core::{Applied, Change, Plan, RegistryChange, RegistryValue};
 
 use crate::error::Error;
+use crate::names::Names;
 use crate::plan::{self, local_key};
 use crate::registry::{self, RegData, Registry};
 
@@ -29,7 +30,10 @@ pub(crate) fn check_values(reg: &dyn Registry, plan: &Plan) -> Result<(), Error>
     for change in registry_changes(plan) {
         let key = local_key(&change.key);
         registry::guard(key, &change.name)?;
-        let now = reg.get(key, &change.name)?.map(|d| plan::shown(&change.name, &d));
+        let secret = [&change.value, &change.before]
+            .into_iter()
+            .any(|v| matches!(v, Some(RegistryValue::SecretSz(_))));
+        let now = reg.get(key, &change.name)?.map(|d| plan::shown(secret, &d));
         if now != change.before {
             return Err(Error::Stale {
                 what: full_name(change),
@@ -41,9 +45,9 @@ pub(crate) fn check_values(reg: &dyn Registry, plan: &Plan) -> Result<(), Error>
 
 /// Refuses the plan when any managed value differs from what the plan was
 /// made from, also one the plan does not change.
-pub(crate) fn check_basis(reg: &dyn Registry, plan: &Plan) -> Result<(), Error> {
+pub(crate) fn check_basis(reg: &dyn Registry, plan: &Plan, names: &Names) -> Result<(), Error> {
     if let Some(basis) = &plan.basis {
-        let now = plan::basis(reg)?;
+        let now = plan::basis(reg, names)?;
         if let Some(name) = basis.first_difference(&now) {
             return Err(Error::Stale { what: name.to_owned() });
         }
@@ -109,10 +113,10 @@ struct Previous {
 /// content of a `.reg` file: the caller checked the file's basis, and
 /// rendering runs no command. Every change's `before` is checked either
 /// way, before the first write.
-pub(crate) fn apply(reg: &mut dyn Registry, plan: &Plan, on_registry: bool) -> Result<Applied, Error> {
+pub(crate) fn apply(reg: &mut dyn Registry, plan: &Plan, names: &Names, on_registry: bool) -> Result<Applied, Error> {
     check_values(reg, plan)?;
     if on_registry {
-        check_basis(reg, plan)?;
+        check_basis(reg, plan, names)?;
     }
     let run_commands = on_registry;
     let mut previous: Vec<Previous> = Vec::new();

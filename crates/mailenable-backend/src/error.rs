@@ -90,6 +90,32 @@ pub enum Error {
         /// The failure.
         cause: Box<Error>,
     },
+    /// A value the policy needs has no known name on this server.
+    #[error("{field}: the name of MailEnable's {role} value is not known: run `smarthost mailenable learn` with exports made before and after setting it by hand (see docs/backends/mailenable.md)")]
+    Unlearned {
+        /// The policy field that needs it.
+        field: String,
+        /// The value's role.
+        role: crate::names::Role,
+    },
+    /// A live write would use names this server does not confirm (not
+    /// learned, not present); nothing was written.
+    #[error("nothing was written: these MailEnable value names are smarthost's built-in guesses and this server does not confirm them: {}; export HKLM\\SOFTWARE\\WOW6432Node\\Mail Enable before and after setting the smart host by hand in MailEnable's console and run `smarthost mailenable learn --before BEFORE.reg --after AFTER.reg --relay HOST:PORT --username USER --password-file FILE` (see docs/backends/mailenable.md)", .names.join(", "))]
+    Unconfirmed {
+        /// `key\\name` of each unconfirmed value.
+        names: Vec<String>,
+    },
+    /// A names file cannot be used.
+    #[error("{}: {reason}", .path.display())]
+    Names {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `learn` could not match what was typed to the exports.
+    #[error("learn: {0}")]
+    Learn(String),
 }
 
 impl Classify for Error {
@@ -97,7 +123,11 @@ impl Classify for Error {
         match self {
             Error::Policy(e) => e.kind(),
             Error::Stale { .. } => ErrorKind::Stale,
-            Error::RegFile { .. } => ErrorKind::Invalid,
+            Error::RegFile { .. }
+            | Error::Unlearned { .. }
+            | Error::Unconfirmed { .. }
+            | Error::Names { .. }
+            | Error::Learn(_) => ErrorKind::Invalid,
             Error::NotApplied { cause, .. } | Error::RolledBack { cause, .. } => cause.kind(),
             _ => ErrorKind::Other,
         }

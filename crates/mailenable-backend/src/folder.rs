@@ -11,6 +11,7 @@ use smarthost_core::{Applied, Plan, Policy};
 
 use crate::apply;
 use crate::error::Error;
+use crate::names::Names;
 use crate::plan;
 use crate::regfile::{self, RegLine};
 use crate::registry::{MemoryRegistry, RegData};
@@ -66,10 +67,16 @@ impl Folder {
 
     /// The plan for `desired`, under the lock the caller holds (if the
     /// folder exists), with the recovery's message first.
-    pub(crate) fn plan(&self, desired: &Policy, recovered: Option<Recovered>) -> Result<Plan, Error> {
+    pub(crate) fn plan(&self, desired: &Policy, names: &Names, recovered: Option<Recovered>) -> Result<Plan, Error> {
         let bytes = self.read()?;
         let reg = parse(&self.reg_path(), bytes.as_deref())?;
-        let mut plan = plan::plan(&reg, desired, &[])?;
+        let mut plan = plan::plan(&reg, desired, names, &[])?;
+        if !names.learned && !plan.is_empty() {
+            plan.warnings.push(format!(
+                "the value names in {} are smarthost's built-in guesses, which no public MailEnable source confirms: before importing it, run `smarthost mailenable learn` on the server (see docs/backends/mailenable.md)",
+                self.reg_path().display()
+            ));
+        }
         plan.basis = Some(self.basis(bytes.as_deref()));
         if let (Some(mode), Some(_)) = (self.loose_mode(), &bytes) {
             plan.warnings.push(format!(
@@ -98,7 +105,7 @@ impl Folder {
 
     /// Applies `plan` to the file, under `lock`: refuses a stale plan,
     /// then stages the new file (0600) and commits it.
-    pub(crate) fn apply(&self, lock: &Lock, plan: &Plan) -> Result<Applied, Error> {
+    pub(crate) fn apply(&self, lock: &Lock, plan: &Plan, names: &Names) -> Result<Applied, Error> {
         let path = self.reg_path();
         let bytes = self.read()?;
         if let Some(basis) = &plan.basis {
@@ -109,8 +116,8 @@ impl Folder {
             }
         }
         let mut reg = parse(&path, bytes.as_deref())?;
-        let had_password = holds_password(&reg);
-        let mut applied = apply::apply(&mut reg, plan, false)?;
+        let had_password = holds_password(&reg, names);
+        let mut applied = apply::apply(&mut reg, plan, names, false)?;
         // A file readable by others is rewritten 0600 even when its values
         // are already right (its content is kept as it is).
         let loose = self.loose_mode();
@@ -123,7 +130,7 @@ impl Folder {
         };
         let new = match (applied.changed, bytes) {
             (false, Some(bytes)) => bytes,
-            _ => render(&reg)?,
+            _ => render(&reg, names)?,
         };
         applied.changed = true;
         let mut tx = Transaction::new(lock, &self.journal());
@@ -133,7 +140,7 @@ impl Folder {
             cause => not_applied(cause),
         })?;
         let backups = committed.finish()?;
-        if !had_password || holds_password(&reg) {
+        if !had_password || holds_password(&reg, names) {
             applied.backups = backups;
         } else {
             // The previous file holds the password that was just removed:
@@ -149,11 +156,9 @@ impl Folder {
 }
 
 /// Whether any password value is set.
-fn holds_password(reg: &MemoryRegistry) -> bool {
+fn holds_password(reg: &MemoryRegistry, names: &Names) -> bool {
     reg.keys().any(|(_, values)| {
-        values.iter().any(|(name, data)| {
-            name.eq_ignore_ascii_case(schema::PASSWORD) && matches!(data, RegData::Sz(s) if !s.is_empty())
-        })
+        (values.iter()).any(|(name, data)| names.is_password(name) && matches!(data, RegData::Sz(s) if !s.is_empty()))
     })
 }
 
@@ -180,18 +185,17 @@ pub(crate) fn load(path: &Path) -> Result<MemoryRegistry, Error> {
 /// The bytes of a `.reg` file with every key of `reg`. Values smarthost
 /// manages but that are absent are written as deletions, so that importing
 /// the file onto a live registry (`regedit /S`) also removes what a disable
-/// removed.
-pub(crate) fn render(reg: &MemoryRegistry) -> Result<Vec<u8>, Error> {
-    let managed = |key: &str| -> &'static [&'static str] {
+/// removed. Names that were not learned are listed in a comment at the top.
+pub(crate) fn render(reg: &MemoryRegistry, names: &Names) -> Result<Vec<u8>, Error> {
+    let managed = |key: &str| -> Vec<&String> {
         if key.eq_ignore_ascii_case(schema::SMTP_KEY) {
-            schema::SERVER_VALUES
-        } else if key
-            .to_lowercase()
-            .starts_with(&format!("{}\\", schema::DOMAINS_KEY.to_lowercase()))
-        {
-            schema::DOMAIN_VALUES
-        } else {
-            &[]
+            return names.server.values().collect();
+        }
+        match &names.domains {
+            Some(d) if key.to_lowercase().starts_with(&format!("{}\\", d.key.to_lowercase())) => {
+                d.values.values().collect()
+            }
+            _ => Vec::new(),
         }
     };
     let sections: Vec<(String, Vec<RegLine>)> = reg
@@ -200,13 +204,25 @@ pub(crate) fn render(reg: &MemoryRegistry) -> Result<Vec<u8>, Error> {
             let mut lines: Vec<RegLine> = values.iter().map(|(n, d)| RegLine::Set(n.clone(), d.clone())).collect();
             lines.extend(
                 managed(key)
-                    .iter()
-                    .filter(|n| !values.contains_key(**n))
-                    .map(|n| RegLine::Delete((*n).to_owned())),
+                    .into_iter()
+                    .filter(|n| !values.contains_key(*n))
+                    .map(|n| RegLine::Delete(n.clone())),
             );
             (key.to_owned(), lines)
         })
         .filter(|(_, lines)| !lines.is_empty())
         .collect();
-    Ok(regfile::encode(&regfile::render(&sections)?))
+    let mut text = regfile::render(&sections)?;
+    if !names.learned {
+        let mut note = String::from(
+            "; UNCONFIRMED: these value names are smarthost's built-in guesses, which no\r\n; public MailEnable source confirms. Run `smarthost mailenable learn` on the\r\n; server before importing this file. Names:",
+        );
+        for name in names.server.values() {
+            note.push_str(&format!("\r\n;   {name}"));
+        }
+        note.push_str("\r\n");
+        let header_end = regfile::HEADER.len() + 2;
+        text.insert_str(header_end, &note);
+    }
+    Ok(regfile::encode(&text))
 }

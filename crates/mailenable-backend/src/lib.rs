@@ -31,7 +31,7 @@
 //! let reg = std::fs::read(dir.join(REG_FILE))?;
 //! assert!(!reg.is_empty());
 //! assert!(writer.plan(&policy)?.is_empty()); // applying twice changes nothing
-//! assert_eq!(MailEnableWriter::import(&dir.join(REG_FILE))?.server, policy.server);
+//! assert_eq!(MailEnableWriter::import(&dir.join(REG_FILE), &mailenable_backend::Names::builtin())?.server, policy.server);
 //! std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -41,7 +41,9 @@
 mod apply;
 mod error;
 mod folder;
+pub mod learn;
 mod model;
+pub mod names;
 mod plan;
 pub mod regfile;
 mod registry;
@@ -56,6 +58,7 @@ use smarthost_core::transaction::{Recovered, SessionGuard};
 use smarthost_core::{Applied, ConfigWriter, Plan, Policy};
 
 pub use error::Error;
+pub use names::{Names, Role};
 pub use registry::{MemoryRegistry, RegData, Registry};
 #[cfg(windows)]
 #[cfg_attr(docsrs, doc(cfg(windows)))]
@@ -81,6 +84,7 @@ enum Target {
 /// and an apply refuses it when any of them changed.
 pub struct MailEnableWriter {
     target: Target,
+    names: Names,
 }
 
 impl std::fmt::Debug for MailEnableWriter {
@@ -106,6 +110,7 @@ impl MailEnableWriter {
     pub fn with_registry(registry: Box<dyn Registry + Send>, restart: Vec<Vec<String>>) -> Self {
         MailEnableWriter {
             target: Target::Registry(Mutex::new(registry), restart),
+            names: Names::builtin(),
         }
     }
 
@@ -113,6 +118,7 @@ impl MailEnableWriter {
     pub fn render_into(dir: impl Into<PathBuf>) -> Self {
         MailEnableWriter {
             target: Target::Folder(Folder::new(dir.into())),
+            names: Names::builtin(),
         }
     }
 
@@ -120,25 +126,54 @@ impl MailEnableWriter {
     /// the folder's lock (default 10 s). A registry target has no lock.
     #[must_use]
     pub fn lock_wait(self, wait: std::time::Duration) -> Self {
-        match self.target {
-            Target::Folder(folder) => MailEnableWriter {
-                target: Target::Folder(Folder::waiting(folder.dir().to_owned(), wait)),
-            },
-            target => MailEnableWriter { target },
-        }
+        let target = match self.target {
+            Target::Folder(folder) => Target::Folder(Folder::waiting(folder.dir().to_owned(), wait)),
+            target => target,
+        };
+        MailEnableWriter { target, ..self }
     }
 
-    /// Reads a regedit export (or a file this backend wrote) into a policy.
-    /// A symbolic link, FIFO, device or folder there is refused.
-    pub fn import(path: &Path) -> Result<Policy, Error> {
-        model::read(&folder::load(path)?)
+    /// Uses `names` (learned with [`learn::learn`]) instead of the built-in
+    /// guesses. On a registry, a plan that would write a name neither
+    /// learned nor present on the server is refused
+    /// ([`Error::Unconfirmed`]).
+    #[must_use]
+    pub fn names(self, names: Names) -> Self {
+        MailEnableWriter { names, ..self }
+    }
+
+    /// Reads a regedit export (or a file this backend wrote) into a policy,
+    /// with `names`. A symbolic link, FIFO, device or folder there is
+    /// refused.
+    pub fn import(path: &Path, names: &Names) -> Result<Policy, Error> {
+        model::read(&folder::load(path)?, names)
     }
 }
 
-/// A registry plan with its basis.
-fn registry_plan(reg: &dyn Registry, desired: &Policy, restart: &[Vec<String>]) -> Result<Plan, Error> {
-    let mut plan = plan::plan(reg, desired, restart)?;
-    plan.basis = Some(plan::basis(reg)?);
+/// Reads a `.reg` file (a `regedit /E` export or a file this backend
+/// wrote) into a registry, safely: a symbolic link, FIFO, device or folder
+/// is refused; an absent file is an empty registry.
+pub fn regfile_load(path: &Path) -> Result<MemoryRegistry, Error> {
+    folder::load(path)
+}
+
+/// A registry plan with its basis, refused when it would write a name this
+/// server does not confirm.
+fn registry_plan(reg: &dyn Registry, desired: &Policy, names: &Names, restart: &[Vec<String>]) -> Result<Plan, Error> {
+    let mut plan = plan::plan(reg, desired, names, restart)?;
+    let writes: Vec<(String, String)> = (plan.changes.iter())
+        .filter_map(|c| match c {
+            smarthost_core::Change::Registry(r) if r.value.is_some() => {
+                Some((plan::local_key(&r.key).to_owned(), r.name.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let unconfirmed = names.unconfirmed(reg, &writes)?;
+    if !unconfirmed.is_empty() {
+        return Err(Error::Unconfirmed { names: unconfirmed });
+    }
+    plan.basis = Some(plan::basis(reg, names)?);
     Ok(plan)
 }
 
@@ -151,22 +186,30 @@ impl ConfigWriter for MailEnableWriter {
 
     fn read(&self) -> Result<Policy, Error> {
         match &self.target {
-            Target::Registry(reg, _) => model::read(reg.lock().unwrap_or_else(|e| e.into_inner()).as_ref()),
+            Target::Registry(reg, _) => {
+                model::read(reg.lock().unwrap_or_else(|e| e.into_inner()).as_ref(), &self.names)
+            }
             Target::Folder(folder) => {
                 let (_guard, _) = folder.enter(false)?;
-                model::read(&folder::parse(&folder.reg_path(), folder.read()?.as_deref())?)
+                model::read(
+                    &folder::parse(&folder.reg_path(), folder.read()?.as_deref())?,
+                    &self.names,
+                )
             }
         }
     }
 
     fn plan(&self, desired: &Policy) -> Result<Plan, Error> {
         match &self.target {
-            Target::Registry(reg, restart) => {
-                registry_plan(reg.lock().unwrap_or_else(|e| e.into_inner()).as_ref(), desired, restart)
-            }
+            Target::Registry(reg, restart) => registry_plan(
+                reg.lock().unwrap_or_else(|e| e.into_inner()).as_ref(),
+                desired,
+                &self.names,
+                restart,
+            ),
             Target::Folder(folder) => {
                 let (_guard, recovered) = folder.enter(false)?;
-                folder.plan(desired, recovered)
+                folder.plan(desired, &self.names, recovered)
             }
         }
     }
@@ -175,12 +218,12 @@ impl ConfigWriter for MailEnableWriter {
         match &self.target {
             Target::Registry(reg, _) => {
                 let mut reg = reg.lock().unwrap_or_else(|e| e.into_inner());
-                apply::apply(reg.as_mut(), plan, true)
+                apply::apply(reg.as_mut(), plan, &self.names, true)
             }
             Target::Folder(folder) => {
                 let (guard, _) = folder.enter(true)?;
                 let guard = guard.expect("writing always locks");
-                folder.apply(&guard, plan)
+                folder.apply(&guard, plan, &self.names)
             }
         }
     }
@@ -191,15 +234,15 @@ impl ConfigWriter for MailEnableWriter {
         match &self.target {
             Target::Registry(reg, restart) => {
                 let mut reg = reg.lock().unwrap_or_else(|e| e.into_inner());
-                let plan = registry_plan(reg.as_ref(), desired, restart)?;
-                let applied = apply::apply(reg.as_mut(), &plan, true)?;
+                let plan = registry_plan(reg.as_ref(), desired, &self.names, restart)?;
+                let applied = apply::apply(reg.as_mut(), &plan, &self.names, true)?;
                 Ok((plan, applied))
             }
             Target::Folder(folder) => {
                 let (guard, recovered) = folder.enter(true)?;
                 let guard = guard.expect("writing always locks");
-                let plan = folder.plan(desired, recovered)?;
-                let applied = folder.apply(&guard, &plan)?;
+                let plan = folder.plan(desired, &self.names, recovered)?;
+                let applied = folder.apply(&guard, &plan, &self.names)?;
                 Ok((plan, applied))
             }
         }

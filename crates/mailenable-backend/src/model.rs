@@ -4,11 +4,14 @@
 use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
 
 use crate::error::Error;
+use crate::names::{LevelNames, Names, Role};
 use crate::registry::{RegData, Registry};
 use crate::schema;
 
-/// The values for one smarthost (`None`: delete the value).
-pub(crate) fn values(field: &str, s: &Smarthost) -> Result<Vec<(&'static str, Option<RegData>)>, Error> {
+/// The values for one smarthost (`None`: delete the value), named by
+/// `names`. A value the smarthost needs whose name is not known is an
+/// error; one it does not need is left out when unknown.
+pub(crate) fn values(names: &LevelNames, field: &str, s: &Smarthost) -> Result<Vec<(String, Option<RegData>)>, Error> {
     let invalid = |reason: &str| {
         Error::Policy(smarthost_core::Error::Invalid {
             field: format!("{field}.relay"),
@@ -37,14 +40,28 @@ pub(crate) fn values(field: &str, s: &Smarthost) -> Result<Vec<(&'static str, Op
         ),
         None => (0, None, None),
     };
-    Ok(vec![
-        (schema::HOST, Some(RegData::Sz(host))),
-        (schema::PORT, Some(RegData::Dword(u32::from(s.relay.port())))),
-        (schema::AUTH, Some(RegData::Dword(auth))),
-        (schema::USERNAME, user),
-        (schema::PASSWORD, pass),
-        (schema::TLS, Some(RegData::Dword(tls))),
-    ])
+    let needed = [
+        (Role::Host, Some(RegData::Sz(host)), true),
+        (Role::Port, Some(RegData::Dword(u32::from(s.relay.port()))), true),
+        (Role::Auth, Some(RegData::Dword(auth)), auth == 1),
+        (Role::Username, user, auth == 1),
+        (Role::Password, pass, auth == 1),
+        (Role::Tls, Some(RegData::Dword(tls)), tls == 1),
+    ];
+    let mut out = Vec::new();
+    for (role, data, required) in needed {
+        match names.get(&role) {
+            Some(name) => out.push((name.clone(), data)),
+            None if required => {
+                return Err(Error::Unlearned {
+                    field: field.to_owned(),
+                    role,
+                })
+            }
+            None => {}
+        }
+    }
+    Ok(out)
 }
 
 fn unreadable(key: &str, name: &str, reason: &str) -> Error {
@@ -76,24 +93,38 @@ fn number(reg: &dyn Registry, key: &str, name: &str) -> Result<Option<u32>, Erro
 }
 
 /// The smarthost the values under `key` describe, if they name a host.
-fn smarthost(reg: &dyn Registry, key: &str) -> Result<Option<Smarthost>, Error> {
-    let Some(host) = text(reg, key, schema::HOST)?.filter(|h| !h.is_empty()) else {
+fn smarthost(reg: &dyn Registry, key: &str, names: &LevelNames) -> Result<Option<Smarthost>, Error> {
+    let name = |role: Role| names.get(&role).map(String::as_str);
+    let Some(host_name) = name(Role::Host) else {
         return Ok(None);
     };
-    let port = number(reg, key, schema::PORT)?.unwrap_or(25);
+    let Some(host) = text(reg, key, host_name)?.filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    let number_of = |role: Role| match name(role) {
+        Some(n) => number(reg, key, n),
+        None => Ok(None),
+    };
+    let port = number_of(Role::Port)?.unwrap_or(25);
     let relay =
-        RelayHost::parse(&format!("[{host}]:{port}")).map_err(|e| unreadable(key, schema::HOST, &e.to_string()))?;
-    let encryption = if number(reg, key, schema::TLS)?.unwrap_or(0) == 1 {
+        RelayHost::parse(&format!("[{host}]:{port}")).map_err(|e| unreadable(key, host_name, &e.to_string()))?;
+    let encryption = if number_of(Role::Tls)?.unwrap_or(0) == 1 {
         Encryption::Starttls
     } else {
         Encryption::None
     };
-    let credentials = if number(reg, key, schema::AUTH)?.unwrap_or(0) == 1 {
-        let user = text(reg, key, schema::USERNAME)?.unwrap_or_default();
-        let pass = text(reg, key, schema::PASSWORD)?.unwrap_or_default();
-        let user = Username::new(&user).map_err(|e| unreadable(key, schema::USERNAME, &e.to_string()))?;
-        let pass =
-            Secret::new(pass).map_err(|_| unreadable(key, schema::PASSWORD, "the password is empty or invalid"))?;
+    let credentials = if number_of(Role::Auth)?.unwrap_or(0) == 1 {
+        let (Some(user_name), Some(pass_name)) = (name(Role::Username), name(Role::Password)) else {
+            return Err(unreadable(
+                key,
+                name(Role::Auth).unwrap_or_default(),
+                "authentication is on, but the user name or password value is not known: run learn",
+            ));
+        };
+        let user = text(reg, key, user_name)?.unwrap_or_default();
+        let pass = text(reg, key, pass_name)?.unwrap_or_default();
+        let user = Username::new(&user).map_err(|e| unreadable(key, user_name, &e.to_string()))?;
+        let pass = Secret::new(pass).map_err(|_| unreadable(key, pass_name, "the password is empty or invalid"))?;
         Some(Credentials::new(user, pass))
     } else {
         None
@@ -105,17 +136,23 @@ fn smarthost(reg: &dyn Registry, key: &str) -> Result<Option<Smarthost>, Error> 
     }))
 }
 
-/// The policy the registry describes.
-pub(crate) fn read(reg: &dyn Registry) -> Result<Policy, Error> {
+/// The policy the registry describes, read with `names`.
+pub(crate) fn read(reg: &dyn Registry, names: &Names) -> Result<Policy, Error> {
     let mut policy = Policy::default();
-    if number(reg, schema::SMTP_KEY, schema::ENABLED)? == Some(1) {
-        policy.server = smarthost(reg, schema::SMTP_KEY)?;
+    let enabled = match names.server(Role::Enabled) {
+        Some(n) => number(reg, schema::SMTP_KEY, n)? == Some(1),
+        None => false,
+    };
+    if enabled {
+        policy.server = smarthost(reg, schema::SMTP_KEY, &names.server)?;
     }
-    for name in reg.subkeys(schema::DOMAINS_KEY)? {
-        let key = format!("{}\\{name}", schema::DOMAINS_KEY);
-        if let Some(s) = smarthost(reg, &key)? {
-            let domain = DomainName::parse(&name).map_err(|e| unreadable(&key, "", &e.to_string()))?;
-            policy.domains.insert(domain, s);
+    if let Some(domains) = &names.domains {
+        for name in reg.subkeys(&domains.key)? {
+            let key = format!("{}\\{name}", domains.key);
+            if let Some(s) = smarthost(reg, &key, &domains.values)? {
+                let domain = DomainName::parse(&name).map_err(|e| unreadable(&key, "", &e.to_string()))?;
+                policy.domains.insert(domain, s);
+            }
         }
     }
     Ok(policy)

@@ -7,6 +7,7 @@ use smarthost_core::{Change, CommandRun, Plan, Policy, RegistryChange, RegistryV
 
 use crate::error::Error;
 use crate::model;
+use crate::names::{Names, Role};
 use crate::registry::{self, RegData, Registry};
 use crate::schema;
 
@@ -18,12 +19,12 @@ pub(crate) fn local_key(key: &str) -> &str {
     key.strip_prefix(HKLM_PREFIX).unwrap_or(key)
 }
 
-/// A value as a plan shows it: the password as a secret (redacted
-/// whenever it is printed or serialized).
-pub(crate) fn shown(name: &str, data: &RegData) -> RegistryValue {
+/// A value as a plan shows it: a password as a secret (redacted whenever
+/// it is printed or serialized).
+pub(crate) fn shown(secret: bool, data: &RegData) -> RegistryValue {
     match data {
         RegData::Dword(d) => RegistryValue::Dword(*d),
-        RegData::Sz(s) if name == schema::PASSWORD => {
+        RegData::Sz(s) if secret => {
             RegistryValue::SecretSz(Secret::new(s.clone()).unwrap_or_else(|_| Secret::new("?".into()).expect("valid")))
         }
         RegData::Sz(s) => RegistryValue::Sz(s.clone()),
@@ -41,14 +42,15 @@ pub(crate) fn data(value: &RegistryValue) -> RegData {
 
 /// Every value this backend manages: the server values, and the values of
 /// each domain's subkey.
-fn managed(reg: &dyn Registry) -> Result<Vec<(String, &'static str)>, Error> {
-    let mut out: Vec<(String, &'static str)> = schema::SERVER_VALUES
-        .iter()
-        .map(|name| (schema::SMTP_KEY.to_owned(), *name))
+fn managed(reg: &dyn Registry, names: &Names) -> Result<Vec<(String, String)>, Error> {
+    let mut out: Vec<(String, String)> = (names.server.values())
+        .map(|name| (schema::SMTP_KEY.to_owned(), name.clone()))
         .collect();
-    for sub in reg.subkeys(schema::DOMAINS_KEY)? {
-        let key = format!("{}\\{sub}", schema::DOMAINS_KEY);
-        out.extend(schema::DOMAIN_VALUES.iter().map(|name| (key.clone(), *name)));
+    if let Some(domains) = &names.domains {
+        for sub in reg.subkeys(&domains.key)? {
+            let key = format!("{}\\{sub}", domains.key);
+            out.extend(domains.values.values().map(|name| (key.clone(), name.clone())));
+        }
     }
     Ok(out)
 }
@@ -56,20 +58,18 @@ fn managed(reg: &dyn Registry) -> Result<Vec<(String, &'static str)>, Error> {
 /// The fingerprint of every managed value (and of the list of domain
 /// subkeys), so that an apply refuses a plan when any of them changed, not
 /// only the ones it writes.
-pub(crate) fn basis(reg: &dyn Registry) -> Result<Basis, Error> {
+pub(crate) fn basis(reg: &dyn Registry, names: &Names) -> Result<Basis, Error> {
     let mut basis = Basis::new();
-    let mut subkeys: Vec<String> = reg
-        .subkeys(schema::DOMAINS_KEY)?
-        .iter()
-        .map(|s| s.to_lowercase())
-        .collect();
-    subkeys.sort();
-    basis.add(
-        format_args!("{HKLM_PREFIX}{} (its subkeys)", schema::DOMAINS_KEY),
-        Some(subkeys.join("\n").as_bytes()),
-    );
-    for (key, name) in managed(reg)? {
-        let bytes = reg.get(&key, name)?.map(|d| match d {
+    if let Some(domains) = &names.domains {
+        let mut subkeys: Vec<String> = reg.subkeys(&domains.key)?.iter().map(|s| s.to_lowercase()).collect();
+        subkeys.sort();
+        basis.add(
+            format_args!("{HKLM_PREFIX}{} (its subkeys)", domains.key),
+            Some(subkeys.join("\n").as_bytes()),
+        );
+    }
+    for (key, name) in managed(reg, names)? {
+        let bytes = reg.get(&key, &name)?.map(|d| match d {
             RegData::Sz(s) => [b"sz:".as_slice(), s.as_bytes()].concat(),
             RegData::Dword(d) => [b"dword:".as_slice(), &d.to_le_bytes()].concat(),
         });
@@ -80,66 +80,130 @@ pub(crate) fn basis(reg: &dyn Registry) -> Result<Basis, Error> {
 
 /// The registry changes that turn `reg`'s values into `desired`'s, each
 /// with the value it replaces; and the plan's warnings.
-pub(crate) fn changes(reg: &dyn Registry, desired: &Policy) -> Result<(Vec<RegistryChange>, Vec<String>), Error> {
-    let mut wanted: Vec<(String, &'static str, Option<RegData>)> = Vec::new();
+pub(crate) fn changes(
+    reg: &dyn Registry,
+    desired: &Policy,
+    names: &Names,
+) -> Result<(Vec<RegistryChange>, Vec<String>), Error> {
+    let mut wanted: Vec<(String, String, Option<RegData>)> = Vec::new();
     let mut warnings = desired.warnings();
+    refuse_unchecked_certificates(desired)?;
+    let enabled = names.server(Role::Enabled);
     match &desired.server {
         Some(s) => {
-            wanted.push((schema::SMTP_KEY.into(), schema::ENABLED, Some(RegData::Dword(1))));
-            for (name, value) in model::values("server", s)? {
+            let enabled = enabled.ok_or(Error::Unlearned {
+                field: "server".into(),
+                role: Role::Enabled,
+            })?;
+            wanted.push((schema::SMTP_KEY.into(), enabled.to_owned(), Some(RegData::Dword(1))));
+            for (name, value) in model::values(&names.server, "server", s)? {
                 wanted.push((schema::SMTP_KEY.into(), name, value));
             }
         }
         None => {
-            if reg.get(schema::SMTP_KEY, schema::ENABLED)?.is_some() {
-                wanted.push((schema::SMTP_KEY.into(), schema::ENABLED, Some(RegData::Dword(0))));
+            if let Some(enabled) = enabled {
+                if reg.get(schema::SMTP_KEY, enabled)?.is_some() {
+                    wanted.push((schema::SMTP_KEY.into(), enabled.to_owned(), Some(RegData::Dword(0))));
+                }
             }
-            for name in &schema::SERVER_VALUES[1..] {
-                wanted.push((schema::SMTP_KEY.into(), name, None));
+            for (role, name) in &names.server {
+                if *role != Role::Enabled {
+                    wanted.push((schema::SMTP_KEY.into(), name.clone(), None));
+                }
             }
         }
     }
-    if !desired.domains.is_empty() {
-        warnings.push(format!(
-            "domain-level smart hosts are written below {}\\{}, a location no public MailEnable source confirms: MailEnable may not use it; set features.domain.enabled = false to stop writing it (see docs/backends/mailenable.md)",
-            HKLM_PREFIX.trim_end_matches('\\'),
-            schema::DOMAINS_KEY
-        ));
+    if desired
+        .server
+        .iter()
+        .chain(desired.domains.values())
+        .any(|s| s.credentials.is_some())
+    {
+        warnings.push(
+            "MailEnable's outbound TLS falls back to plain text when the relay does not offer it (MailEnable documentation, SMTP connector, Outbound TLS): the smart host's user name and password may be sent in clear".to_owned(),
+        );
     }
-    for (domain, s) in &desired.domains {
-        let key = format!("{}\\{domain}", schema::DOMAINS_KEY);
-        for (name, value) in model::values(&format!("domains.{:?}", domain.as_str()), s)? {
-            wanted.push((key.clone(), name, value));
+    match &names.domains {
+        None if !desired.domains.is_empty() => {
+            let domain = desired.domains.keys().next().expect("not empty");
+            return Err(Error::Policy(smarthost_core::Error::Invalid {
+                field: format!("domains.{:?}", domain.as_str()),
+                value: domain.to_string(),
+                reason: "no public source shows where MailEnable keeps a smart host per sender domain, and the names learned from this server show none: set one domain's smart host by hand in MailEnable and run `smarthost mailenable learn --domain DOMAIN` with exports from before and after (see docs/backends/mailenable.md)".into(),
+            }));
         }
-    }
-    for name in reg.subkeys(schema::DOMAINS_KEY)? {
-        if !desired.domains.keys().any(|d| d.as_str().eq_ignore_ascii_case(&name)) {
-            let key = format!("{}\\{name}", schema::DOMAINS_KEY);
-            for value in schema::DOMAIN_VALUES {
-                wanted.push((key.clone(), value, None));
+        None => {}
+        Some(domains) => {
+            for (domain, s) in &desired.domains {
+                let key = format!("{}\\{domain}", domains.key);
+                for (name, value) in model::values(&domains.values, &format!("domains.{:?}", domain.as_str()), s)? {
+                    wanted.push((key.clone(), name, value));
+                }
+            }
+            for name in reg.subkeys(&domains.key)? {
+                if !desired.domains.keys().any(|d| d.as_str().eq_ignore_ascii_case(&name)) {
+                    let key = format!("{}\\{name}", domains.key);
+                    for value in domains.values.values() {
+                        wanted.push((key.clone(), value.clone(), None));
+                    }
+                }
             }
         }
     }
     let mut out = Vec::new();
     for (key, name, value) in wanted {
-        registry::guard(&key, name)?;
-        let current = reg.get(&key, name)?;
+        registry::guard(&key, &name)?;
+        let current = reg.get(&key, &name)?;
         if current != value {
+            let secret = names.is_password(&name);
             out.push(RegistryChange {
                 key: format!("{HKLM_PREFIX}{key}"),
-                name: name.to_owned(),
-                value: value.as_ref().map(|v| shown(name, v)),
-                before: current.as_ref().map(|v| shown(name, v)),
+                name: name.clone(),
+                value: value.as_ref().map(|v| shown(secret, v)),
+                before: current.as_ref().map(|v| shown(secret, v)),
             });
         }
     }
     Ok((out, warnings))
 }
 
+/// MailEnable's smart host settings have no certificate check to turn off
+/// (no public source names one): a policy that turns it off is refused,
+/// not silently ignored.
+fn refuse_unchecked_certificates(desired: &Policy) -> Result<(), Error> {
+    let levels = [
+        (
+            "server",
+            desired.server.is_some(),
+            desired.features.server.check_certificate,
+        ),
+        (
+            "domain",
+            !desired.domains.is_empty(),
+            desired.features.domain.check_certificate,
+        ),
+    ];
+    for (level, used, check) in levels {
+        if used && !check {
+            return Err(Error::Policy(smarthost_core::Error::Invalid {
+                field: format!("features.{level}.check_certificate"),
+                value: "false".into(),
+                reason: "MailEnable's smart host settings have no certificate check that smarthost could turn off: remove the setting (MailEnable decides on its own whether it verifies the relay's certificate)".into(),
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// The plan for `desired`: the changes, then `restart` when anything
 /// changes. The caller adds the basis.
-pub(crate) fn plan(reg: &dyn Registry, desired: &Policy, restart: &[Vec<String>]) -> Result<Plan, Error> {
-    let (registry_changes, warnings) = changes(reg, desired)?;
+pub(crate) fn plan(
+    reg: &dyn Registry,
+    desired: &Policy,
+    names: &Names,
+    restart: &[Vec<String>],
+) -> Result<Plan, Error> {
+    let (registry_changes, warnings) = changes(reg, desired, names)?;
     let mut plan = Plan::new("mailenable");
     plan.warnings = warnings;
     let changed = !registry_changes.is_empty();

@@ -64,6 +64,11 @@ impl MemoryRegistry {
         Self::default()
     }
 
+    /// The values of `key` (compared without case), if it exists.
+    pub fn values(&self, key: &str) -> Option<&BTreeMap<String, RegData>> {
+        self.keys.get(&key.to_lowercase()).map(|(_, v)| v)
+    }
+
     /// Every key with its values, in order.
     pub fn keys(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, RegData>)> {
         self.keys.values().map(|(k, v)| (k.as_str(), v))

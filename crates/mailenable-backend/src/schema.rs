@@ -2,8 +2,16 @@
 //!
 //! MailEnable publishes no specification of its registry values. What its
 //! documentation settles is marked *verified*; the rest is the most likely
-//! form, marked **UNVERIFIED**, each in exactly one place here. See
+//! form, marked **UNVERIFIED**, each in exactly one place here. The
+//! UNVERIFIED value names are only the fallback of [`crate::Names::builtin`]:
+//! on a live registry the backend writes names that `learn` found on the
+//! server (or that the server already has), never these guesses. See
 //! `docs/backends/mailenable.md`.
+//!
+//! Domain level has no built-in location: no public source describes
+//! outbound routing by sender domain in MailEnable, so domain-level smart
+//! hosts are written only where `learn` found them in the administrator's
+//! own export ([`crate::names::DomainNames`]).
 
 /// Verified (MailEnable guides; KB): the SMTP connector's settings, below
 /// HKLM in the 32-bit view (MailEnable is a 32-bit program).
@@ -31,18 +39,6 @@ pub const PASSWORD: &str = "SmartHostPassword";
 /// UNVERIFIED: STARTTLS towards the smart host (REG_DWORD 0/1). No public
 /// source describes implicit TLS for the smart host, so it is refused.
 pub const TLS: &str = "SmartHostTLS";
-
-/// Every server-level value this backend manages.
-pub const SERVER_VALUES: &[&str] = &[ENABLED, HOST, PORT, AUTH, USERNAME, PASSWORD, TLS];
-
-/// UNVERIFIED, and probably not read by MailEnable: per-sender-domain smart
-/// hosts, one subkey per domain. No public source describes outbound
-/// routing by sender domain in MailEnable; plans warn about it, and
-/// `features.domain.enabled = false` turns domain-level writing off.
-pub const DOMAINS_KEY: &str = r"SOFTWARE\Mail Enable\Mail Enable\Connectors\SMTP\Sender Smart Hosts";
-
-/// The value names inside a domain's subkey (UNVERIFIED, as the key).
-pub const DOMAIN_VALUES: &[&str] = &[HOST, PORT, AUTH, USERNAME, PASSWORD, TLS];
 
 /// The domain-level "Act as Smart Host" fields. They redirect a domain's
 /// INBOUND mail (MailEnable guide, domain properties): writing a relay there

@@ -12,7 +12,7 @@ use smarthost_core::{ConfigWriter, Encryption, REDACTED};
 fn reg_files_for_every_case() {
     for (name, policy) in cases::cases() {
         let dir = tempfile_dir(name);
-        let writer = MailEnableWriter::render_into(&dir);
+        let writer = MailEnableWriter::render_into(&dir).names(cases::learned());
         // Start from the "both" case, so "disabled" shows what disabling writes.
         writer.converge(&cases::cases()[3].1).unwrap();
         let (plan, _) = writer.converge(&policy).unwrap();
@@ -35,7 +35,9 @@ fn reg_files_for_every_case() {
             "{name}: applying twice changes nothing"
         );
         assert_eq!(
-            MailEnableWriter::import(&dir.join("smarthost.reg")).unwrap().server,
+            MailEnableWriter::import(&dir.join("smarthost.reg"), &cases::learned())
+                .unwrap()
+                .server,
             policy.server,
             "{name}: import"
         );
@@ -47,7 +49,7 @@ fn reg_files_for_every_case() {
 fn inbound_redirection_fields_are_never_written() {
     let mut reg = MemoryRegistry::new();
     for (_, policy) in cases::cases() {
-        let writer = MailEnableWriter::with_registry(Box::new(reg.clone()), Vec::new());
+        let writer = MailEnableWriter::with_registry(Box::new(reg.clone()), Vec::new()).names(cases::learned());
         let (plan, _) = writer.converge(&policy).unwrap();
         let json = serde_json::to_string(&plan).unwrap();
         assert!(!json.contains("DomainRedirection"), "{json}");
@@ -63,21 +65,130 @@ fn inbound_redirection_fields_are_never_written() {
 }
 
 #[test]
-fn domain_level_writes_carry_a_warning() {
-    let writer = MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new());
+fn domain_level_is_refused_unless_learned() {
+    for writer in [
+        MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new()),
+        MailEnableWriter::render_into(tempfile_dir("domain-refused")),
+    ] {
+        let err = writer.plan(&cases::cases()[2].1).unwrap_err().to_string();
+        assert!(
+            err.contains("domains.\"a.example\"") && err.contains("mailenable learn --domain"),
+            "{err}"
+        );
+    }
+    // Learned: written, and the plan says nothing about guessing.
+    let writer = MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new()).names(cases::learned());
     let plan = writer.plan(&cases::cases()[2].1).unwrap();
-    assert!(
-        plan.warnings.iter().any(
-            |w| w.contains("no public MailEnable source confirms") && w.contains("features.domain.enabled = false")
-        ),
-        "{:?}",
-        plan.warnings
+    assert!(!plan.is_empty());
+}
+
+#[test]
+fn a_live_write_of_unconfirmed_names_is_refused_and_writes_nothing() {
+    let reg = MemoryRegistry::new();
+    let writer = MailEnableWriter::with_registry(Box::new(reg), Vec::new());
+    let err = writer.converge(&cases::cases()[0].1).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("nothing was written"), "{text}");
+    for name in ["SmartHostEnabled", "SmartHost", "SmartHostPort", "SmartHostPassword"] {
+        assert!(text.contains(&format!("\\{name}")), "{name}: {text}");
+    }
+    assert!(text.contains("smarthost mailenable learn --before"), "{text}");
+    assert!(smarthost_core::Classify::is_invalid(&err));
+    assert_eq!(
+        writer.read().unwrap(),
+        smarthost_core::Policy::default(),
+        "nothing was written"
     );
 }
 
 #[test]
+fn names_the_server_already_has_with_the_right_type_are_confirmed() {
+    use mailenable_backend::RegData;
+    let key = mailenable_backend::schema::SMTP_KEY;
+    let mut reg = MemoryRegistry::new();
+    // A server whose values carry the built-in names: no auth wanted, so
+    // these are all the names the plan writes.
+    for (name, data) in [
+        ("SmartHostEnabled", RegData::Dword(0)),
+        ("SmartHost", RegData::Sz(String::new())),
+        ("SmartHostPort", RegData::Dword(25)),
+        ("SmartHostAuthentication", RegData::Dword(0)),
+        ("SmartHostTLS", RegData::Dword(1)),
+    ] {
+        reg.set(key, name, &data).unwrap();
+    }
+    let policy = cases::cases()[1].1.clone();
+    MailEnableWriter::with_registry(Box::new(reg.clone()), Vec::new())
+        .converge(&policy)
+        .unwrap();
+    // The same name with the wrong type is not a confirmation.
+    reg.set(key, "SmartHostPort", &RegData::Sz("25".into())).unwrap();
+    let err = MailEnableWriter::with_registry(Box::new(reg), Vec::new())
+        .converge(&policy)
+        .unwrap_err();
+    assert!(err.to_string().contains("SmartHostPort"), "{err}");
+}
+
+#[test]
+fn a_rendered_file_of_guessed_names_says_so() {
+    let dir = tempfile_dir("unconfirmed");
+    let writer = MailEnableWriter::render_into(&dir);
+    let (plan, _) = writer.converge(&cases::cases()[0].1).unwrap();
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("built-in guesses")),
+        "{:?}",
+        plan.warnings
+    );
+    let text = regfile::decode(&std::fs::read(dir.join("smarthost.reg")).unwrap()).unwrap();
+    assert!(text.contains("; UNCONFIRMED"), "{text}");
+    assert!(text.contains(";   SmartHostPassword"), "{text}");
+    // Still a .reg file that reads back.
+    assert_eq!(
+        MailEnableWriter::import(&dir.join("smarthost.reg"), &mailenable_backend::Names::builtin())
+            .unwrap()
+            .server,
+        cases::cases()[0].1.server
+    );
+    // Learned names: no such comment.
+    let learned = tempfile_dir("learned");
+    MailEnableWriter::render_into(&learned)
+        .names(cases::learned())
+        .converge(&cases::cases()[0].1)
+        .unwrap();
+    let text = regfile::decode(&std::fs::read(learned.join("smarthost.reg")).unwrap()).unwrap();
+    assert!(!text.contains("UNCONFIRMED"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&learned).unwrap();
+}
+
+#[test]
+fn credentials_come_with_the_plain_text_fallback_warning() {
+    let writer = MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new()).names(cases::learned());
+    let with_auth = writer.plan(&cases::cases()[0].1).unwrap();
+    assert!(
+        with_auth
+            .warnings
+            .iter()
+            .any(|w| w.contains("falls back to plain text")),
+        "{:?}",
+        with_auth.warnings
+    );
+    let without = writer.plan(&cases::cases()[1].1).unwrap();
+    assert!(!without.warnings.iter().any(|w| w.contains("falls back to plain text")));
+}
+
+#[test]
+fn turning_the_certificate_check_off_is_refused_not_ignored() {
+    let writer = MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new()).names(cases::learned());
+    let mut policy = cases::cases()[0].1.clone();
+    policy.features.server.check_certificate = false;
+    let err = writer.plan(&policy).unwrap_err().to_string();
+    assert!(err.starts_with("features.server.check_certificate"), "{err}");
+}
+
+#[test]
 fn what_mailenable_cannot_express_is_refused() {
-    let writer = MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new());
+    let writer = MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new()).names(cases::learned());
     let mx = cases::policy(
         Some(cases::relay("smtp.example.com:587", Encryption::Starttls, None)),
         &[],
@@ -97,7 +208,8 @@ fn what_mailenable_cannot_express_is_refused() {
 #[test]
 fn a_failed_restart_restores_the_values() {
     let reg = MemoryRegistry::new();
-    let writer = MailEnableWriter::with_registry(Box::new(reg), vec![vec!["sh".into(), "-c".into(), "exit 7".into()]]);
+    let writer = MailEnableWriter::with_registry(Box::new(reg), vec![vec!["sh".into(), "-c".into(), "exit 7".into()]])
+        .names(cases::learned());
     let err = writer.converge(&cases::cases()[0].1).unwrap_err();
     assert!(err.to_string().contains("previous values were restored"), "{err}");
     assert_eq!(writer.read().unwrap(), smarthost_core::Policy::default());
@@ -123,9 +235,9 @@ proptest! {
         }
         let policy = cases::policy(Some(s.clone()), &[("p.example", s)]);
         let dir = tempfile_dir(&format!("prop-{port}-{}", user.len()));
-        let writer = MailEnableWriter::render_into(&dir);
+        let writer = MailEnableWriter::render_into(&dir).names(cases::learned());
         writer.converge(&policy).unwrap();
-        let read = MailEnableWriter::import(&dir.join("smarthost.reg")).unwrap();
+        let read = MailEnableWriter::import(&dir.join("smarthost.reg"), &cases::learned()).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         prop_assert_eq!(read.server, policy.server);
         prop_assert_eq!(read.domains, policy.domains);

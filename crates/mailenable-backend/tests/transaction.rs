@@ -92,7 +92,7 @@ impl Flaky {
     }
 
     fn writer(&self, restart: Vec<Vec<String>>) -> MailEnableWriter {
-        MailEnableWriter::with_registry(Box::new(self.clone()), restart)
+        MailEnableWriter::with_registry(Box::new(self.clone()), restart).names(cases::learned())
     }
 
     /// Counts a write; fails it if told to.
@@ -254,7 +254,7 @@ fn a_failed_restore_names_exactly_the_values_not_restored() {
 #[test]
 fn a_stale_plan_is_refused_before_any_write() {
     let original = configured();
-    let b_key = format!("{}\\b.example", schema::DOMAINS_KEY);
+    let b_key = format!("{}\\b.example", cases::learned().domains.unwrap().key);
 
     // 1. A value the plan changes was changed meanwhile.
     let flaky = Flaky::new(original.clone());
@@ -316,7 +316,7 @@ fn a_stale_plan_is_refused_before_any_write() {
         .lock()
         .unwrap()
         .set(
-            &format!("{}\\c.example", schema::DOMAINS_KEY),
+            &format!("{}\\c.example", cases::learned().domains.unwrap().key),
             schema::HOST,
             &RegData::Sz("x.example".into()),
         )
@@ -380,12 +380,13 @@ fn reg_text(dir: &Path) -> String {
 #[test]
 fn a_stale_render_plan_is_refused_and_nothing_is_written() {
     let dir = TempDir::new("stale");
-    let writer = MailEnableWriter::render_into(dir.path());
+    let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     writer.converge(&cases::cases()[3].1).unwrap();
 
     // Another writer changes the file after the plan was made.
     let plan = writer.plan(&cases::cases()[0].1).unwrap();
     MailEnableWriter::render_into(dir.path())
+        .names(cases::learned())
         .converge(&cases::cases()[1].1)
         .unwrap();
     let before = std::fs::read(dir.path().join(REG_FILE)).unwrap();
@@ -422,6 +423,7 @@ fn parallel_renders_leave_exactly_one_of_them() {
         .map(|i| {
             let clean = TempDir::new("clean");
             MailEnableWriter::render_into(clean.path())
+                .names(cases::learned())
                 .converge(&policy(i))
                 .unwrap();
             std::fs::read(clean.path().join(REG_FILE)).unwrap()
@@ -434,7 +436,7 @@ fn parallel_renders_leave_exactly_one_of_them() {
                     let dir = dir.path().to_owned();
                     let policy = policy(i);
                     s.spawn(move || {
-                        let writer = MailEnableWriter::render_into(&dir);
+                        let writer = MailEnableWriter::render_into(&dir).names(cases::learned());
                         match writer.converge(&policy) {
                             Ok(_) => Ok(()),
                             Err(e @ Error::Stale { .. }) => Err(e.to_string()),
@@ -450,7 +452,7 @@ fn parallel_renders_leave_exactly_one_of_them() {
         let bytes = std::fs::read(dir.path().join(REG_FILE)).unwrap();
         let matching: Vec<usize> = (0..20).filter(|i| clean[*i] == bytes).collect();
         assert_eq!(matching.len(), 1, "the file is exactly one clean render");
-        let read = MailEnableWriter::import(&dir.path().join(REG_FILE)).unwrap();
+        let read = MailEnableWriter::import(&dir.path().join(REG_FILE), &cases::learned()).unwrap();
         assert_eq!(read.server, policy(matching[0]).server);
         assert_eq!(read.domains, policy(matching[0]).domains);
         assert_eq!(
@@ -488,18 +490,18 @@ fn a_symlink_or_fifo_at_the_reg_file_is_refused_without_hanging() {
         }
         let dir_path = dir.path().to_owned();
         let errors = within_10s(kind, move || {
-            let writer = MailEnableWriter::render_into(&dir_path);
+            let writer = MailEnableWriter::render_into(&dir_path).names(cases::learned());
             let policy = cases::cases()[0].1.clone();
             let mut errors = vec![
                 writer.read().unwrap_err().to_string(),
                 writer.plan(&policy).unwrap_err().to_string(),
                 writer.converge(&policy).unwrap_err().to_string(),
-                MailEnableWriter::import(&dir_path.join(REG_FILE))
+                MailEnableWriter::import(&dir_path.join(REG_FILE), &cases::learned())
                     .unwrap_err()
                     .to_string(),
             ];
             // A plan made before the file was replaced is refused too.
-            let other = MailEnableWriter::render_into(dir_path.join("sub"));
+            let other = MailEnableWriter::render_into(dir_path.join("sub")).names(cases::learned());
             let plan = other.plan(&policy).unwrap();
             errors.push(writer.apply(&plan).unwrap_err().to_string());
             errors
@@ -524,7 +526,7 @@ fn a_symlink_or_fifo_at_the_reg_file_is_refused_without_hanging() {
 #[test]
 fn an_interrupted_render_is_rolled_back_by_the_next_command() {
     let dir = TempDir::new("recover");
-    let writer = MailEnableWriter::render_into(dir.path());
+    let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     let both = &cases::cases()[3].1;
     writer.converge(both).unwrap();
     let good = std::fs::read(dir.path().join(REG_FILE)).unwrap();
@@ -569,7 +571,7 @@ fn an_interrupted_render_is_rolled_back_by_the_next_command() {
 fn no_password_is_left_behind_and_secrets_are_0600() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("secrets");
-    let writer = MailEnableWriter::render_into(dir.path());
+    let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     let with_password = |i: usize| {
         let s = cases::relay("[smtp.example.com]:587", Encryption::Starttls, None).with_credentials(
             smarthost_core::Credentials::new(
@@ -610,7 +612,7 @@ fn no_password_is_left_behind_and_secrets_are_0600() {
 fn a_world_readable_reg_file_is_made_0600_even_when_its_values_are_right() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("loose");
-    let writer = MailEnableWriter::render_into(dir.path());
+    let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     let policy = &cases::cases()[0].1;
     writer.converge(policy).unwrap();
     let reg = dir.path().join(REG_FILE);

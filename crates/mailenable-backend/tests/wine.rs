@@ -26,7 +26,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 }
 
 fn live() -> MailEnableWriter {
-    MailEnableWriter::with_registry(Box::new(WindowsRegistry), Vec::new())
+    MailEnableWriter::with_registry(Box::new(WindowsRegistry), Vec::new()).names(cases::learned())
 }
 
 fn same(read: &Policy, wanted: &Policy) {
@@ -55,7 +55,7 @@ fn the_registry_is_written_in_the_32_bit_view() {
 #[test]
 fn reg_files_imported_with_regedit_read_back_as_the_policy() {
     let dir = fresh_dir("import");
-    let render = MailEnableWriter::render_into(&dir);
+    let render = MailEnableWriter::render_into(&dir).names(cases::learned());
     for (name, policy) in cases::cases() {
         let (plan, _) = render.converge(&policy).unwrap();
         if !plan.is_empty() {
@@ -82,7 +82,7 @@ fn a_regedit_export_parses_back() {
         out.to_str().unwrap(),
         "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\Mail Enable",
     ]);
-    same(&MailEnableWriter::import(&out).unwrap(), both);
+    same(&MailEnableWriter::import(&out, &cases::learned()).unwrap(), both);
     live().converge(&Policy::default()).unwrap();
 }
 
@@ -96,7 +96,10 @@ fn quotes_backslashes_unicode_and_long_values_survive_regedit() {
         ));
         let policy = cases::policy(Some(s), &[]);
         let dir = fresh_dir("values");
-        MailEnableWriter::render_into(&dir).converge(&policy).unwrap();
+        MailEnableWriter::render_into(&dir)
+            .names(cases::learned())
+            .converge(&policy)
+            .unwrap();
         regedit(&["/S", dir.join(REG_FILE).to_str().unwrap()]);
         same(&live().read().unwrap(), &policy);
     }

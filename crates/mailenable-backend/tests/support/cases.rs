@@ -45,3 +45,21 @@ pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
         ("disabled", Policy::default()),
     ]
 }
+
+/// Names as `learn` would save them on a server that uses the built-in
+/// names and keeps domain-level smart hosts below `Sender Smart Hosts`: the
+/// tests' stand-in for a learned server (no public source says MailEnable
+/// does either).
+pub(crate) fn learned() -> mailenable_backend::Names {
+    use mailenable_backend::names::DomainNames;
+    use mailenable_backend::Role;
+    let mut names = mailenable_backend::Names::builtin();
+    names.learned = true;
+    let mut values = names.server.clone();
+    values.remove(&Role::Enabled);
+    names.domains = Some(DomainNames {
+        key: r"SOFTWARE\Mail Enable\Mail Enable\Connectors\SMTP\Sender Smart Hosts".to_owned(),
+        values,
+    });
+    names
+}
