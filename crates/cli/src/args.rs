@@ -83,8 +83,9 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) no_reload: bool,
 
-    /// Reload command run after applying (default: `postfix reload`; split
-    /// at whitespace, no shell).
+    /// Reload command run after applying (default: `postfix reload`;
+    /// MailEnable: `net stop/start MESMTPCS`). Words split at blanks, a part
+    /// in double quotes kept whole (`"C:\Program Files\..."`); no shell.
     #[arg(long, global = true, value_name = "COMMAND", conflicts_with = "no_reload")]
     pub(crate) reload_command: Option<String>,
 

@@ -95,7 +95,7 @@ pub(crate) fn postfix_options(cli: &Cli) -> Result<PostfixOptions, CliError> {
     }
     options.lock_wait = Duration::from_secs(cli.lock_timeout);
     if let Some(command) = &cli.reload_command {
-        options.reload = Reload::Command(command.split_whitespace().map(str::to_owned).collect());
+        options.reload = Reload::Command(crate::command_line::split("--reload-command", command)?);
     }
     Ok(options)
 }
@@ -136,7 +136,7 @@ fn mailenable_live(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
     let restart = if cli.no_reload {
         Vec::new()
     } else if let Some(command) = &cli.reload_command {
-        vec![command.split_whitespace().map(str::to_owned).collect()]
+        vec![crate::command_line::split("--reload-command", command)?]
     } else {
         mailenable_backend::default_restart()
     };

@@ -6,6 +6,7 @@ mod assets;
 mod backend;
 mod carry_out;
 mod check;
+mod command_line;
 mod commands;
 mod dns;
 mod error;
