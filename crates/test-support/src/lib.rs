@@ -12,6 +12,7 @@
 //!   that `cargo test` shows them as ignored and `--include-ignored` (as
 //!   `.ci/run` does, as root) really runs them.
 //! - [`process`]: the text of a finished command, a command that must succeed.
+//! - [`fs`]: scratch folders and sorted listings.
 //!
 //! Every server binds 127.0.0.1 on a free port and stops when dropped.
 #![deny(missing_docs)]
@@ -19,6 +20,7 @@
 pub mod builders;
 #[cfg(feature = "tls")]
 pub mod certs;
+pub mod fs;
 #[cfg(all(unix, feature = "postfix"))]
 pub mod postfix;
 pub mod process;
