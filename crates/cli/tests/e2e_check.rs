@@ -8,6 +8,7 @@
 //! Needs root and Debian's `postfix`: ignored by a plain `cargo test`, run
 //! by `cargo test -- --include-ignored` (as .ci/run does, as root), where a
 //! missing prerequisite fails it.
+#![cfg(unix)] // a private Postfix instance
 
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;

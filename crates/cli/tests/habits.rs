@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::process::text;
+
 fn smarthost(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_smarthost"))
         .arg("--root")
@@ -16,14 +18,6 @@ fn smarthost(root: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn key(dir: &Path, mode: u32) -> std::path::PathBuf {

@@ -18,11 +18,12 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{Read, Seek};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use test_support::process::{self, Finished, Running};
 
 /// How long all the runs of one test may take together.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -152,84 +153,13 @@ fn tree_diff(before: &Tree, after: &Tree) -> String {
 
 // ------------------------------------------------------------------ running
 
-struct Running {
-    child: Child,
-    err: fs::File,
-    started: Instant,
-}
-
-struct Outcome {
-    code: Option<i32>,
-    stderr: String,
-    blocked: bool,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn describe(&self) -> String {
-        let status = if self.blocked {
-            format!("BLOCKED (killed after {:.1?})", self.elapsed)
-        } else {
-            format!("exit {:?} after {:.1?}", self.code, self.elapsed)
-        };
-        let stderr = self.stderr.trim();
-        let stderr: String = stderr.chars().take(600).collect();
-        format!("{status}; stderr: {stderr:?}")
-    }
-
-    fn panicked(&self) -> bool {
-        self.stderr.contains("panicked") || self.code == Some(101)
-    }
-}
-
+/// Starts the binary with `args`, stdin closed.
 fn spawn(args: &[OsString]) -> Running {
-    let err = tempfile::tempfile().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    Running {
-        child,
-        err,
-        started: Instant::now(),
-    }
-}
-
-impl Running {
-    /// Waits until `deadline`; kills the run if it is still going then.
-    fn finish(mut self, deadline: Instant) -> Outcome {
-        let mut blocked = false;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                blocked = true;
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = self.started.elapsed();
-        let read = |f: &mut fs::File| {
-            let mut s = String::new();
-            f.rewind().unwrap();
-            let mut bytes = Vec::new();
-            f.read_to_end(&mut bytes).unwrap();
-            s.push_str(&String::from_utf8_lossy(&bytes));
-            s
-        };
-        Outcome {
-            code: status.and_then(|s| s.code()),
-            stderr: read(&mut self.err),
-            blocked,
-            elapsed,
-        }
-    }
+    process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_smarthost"))
+            .args(args)
+            .stdin(Stdio::null()),
+    )
 }
 
 fn os(args: &[&str]) -> Vec<OsString> {
@@ -363,7 +293,7 @@ password_file = "{}"
         args
     }
 
-    fn run_now(&self, backend: Backend, rest: &[&str]) -> Outcome {
+    fn run_now(&self, backend: Backend, rest: &[&str]) -> Finished {
         spawn(&self.args(backend, rest)).finish(Instant::now() + DEADLINE)
     }
 

@@ -7,6 +7,7 @@
 //! Needs root and Debian's `postfix` + `libsasl2-modules`: ignored by a
 //! plain `cargo test`, run by `cargo test -- --include-ignored` (as .ci/run
 //! does, as root), where a missing prerequisite fails it.
+#![cfg(unix)] // a private Postfix instance
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 //! Needs root and Debian's `postfix` + `libsasl2-modules` (`.ci/run`
 //! installs them): each test is ignored by a plain `cargo test`, and run by
 //! `cargo test -- --include-ignored`, where a missing prerequisite fails it.
+#![cfg(unix)] // a private Postfix instance
 
 #[path = "support/matrix.rs"]
 mod matrix;

@@ -11,7 +11,8 @@
 //!   loudly when missing. Tests that need them are `#[ignore = "why"]`, so
 //!   that `cargo test` shows them as ignored and `--include-ignored` (as
 //!   `.ci/run` does, as root) really runs them.
-//! - [`process`]: the text of a finished command, a command that must succeed.
+//! - [`process`]: the text of a finished command, a command that must
+//!   succeed, a command waited for with a deadline.
 //! - [`fs`]: scratch folders and sorted listings.
 //!
 //! Every server binds 127.0.0.1 on a free port and stops when dropped.
