@@ -15,6 +15,7 @@ use mailenable_backend::{regfile, schema, Error, MailEnableWriter, MemoryRegistr
 use smarthost_core::transaction::{Lock, Transaction, JOURNAL_FILE, LOCK_FILE};
 use smarthost_core::{Change, ConfigWriter, Encryption, Policy};
 use test_support::fs::{names, TempDir};
+use test_support::within;
 
 /// A folder removed when the test ends.
 fn temp_dir(name: &str) -> TempDir {
@@ -430,16 +431,6 @@ fn parallel_renders_leave_exactly_one_of_them() {
     }
 }
 
-/// Runs `f` on another thread; fails the test if it does not end in 10 s.
-fn within_10s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
-
 #[test]
 fn a_symlink_or_fifo_at_the_reg_file_is_refused_without_hanging() {
     for kind in ["symlink", "fifo", "folder"] {
@@ -456,7 +447,7 @@ fn a_symlink_or_fifo_at_the_reg_file_is_refused_without_hanging() {
             _ => std::fs::create_dir(&reg).unwrap(),
         }
         let dir_path = dir.path().to_owned();
-        let errors = within_10s(kind, move || {
+        let errors = within(Duration::from_secs(10), kind, move || {
             let writer = MailEnableWriter::render_into(&dir_path);
             let policy = cases::cases()[0].1.clone();
             let mut errors = vec![

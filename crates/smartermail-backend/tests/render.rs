@@ -11,6 +11,7 @@ use smarthost_core::transaction::{Lock, Transaction, JOURNAL_FILE, LOCK_FILE};
 use smarthost_core::{ConfigWriter, Encryption, Policy, Smarthost};
 use test_support::builders::{self, policy};
 use test_support::fs::{names, TempDir};
+use test_support::within;
 
 const PASSWORD: &str = "render-Secret-91b";
 
@@ -122,16 +123,6 @@ fn a_stale_state_is_refused_and_nothing_is_written() {
     assert!(writer.plan(&both()).unwrap().is_empty());
 }
 
-/// Runs `f` on another thread; fails the test if it does not end in 10 s.
-fn within_10s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
-
 #[test]
 fn a_symlink_or_fifo_at_state_json_is_refused_without_hanging() {
     for kind in ["symlink", "fifo"] {
@@ -150,7 +141,7 @@ fn a_symlink_or_fifo_at_state_json_is_refused_without_hanging() {
                 .success()),
         }
         let dir_path = dir.path().to_owned();
-        let errors = within_10s(kind, move || {
+        let errors = within(Duration::from_secs(10), kind, move || {
             let writer = SmartermailWriter::render_into(&dir_path);
             let plan = SmartermailWriter::render_into(dir_path.join("elsewhere"))
                 .plan(&both())

@@ -2,11 +2,11 @@
 //! copy per suite (issue 20).
 //!
 //! - [`builders`]: smarthosts and policies from short literals.
-//! - [`certs`] (feature `tls`): a test CA, leaf and self-signed certificates.
-//! - [`smtp`] (feature `smtp`): one fake SMTP server, configurable from a
+//! - `certs` (feature `tls`): a test CA, leaf and self-signed certificates.
+//! - `smtp` (feature `smtp`): one fake SMTP server, configurable from a
 //!   well-behaved relay that records each message to a hostile peer.
-//! - [`smartermail`] (feature `smartermail`): a fake SmarterMail web API.
-//! - [`postfix`] (feature `postfix`, Unix): a private Postfix instance.
+//! - `smartermail` (feature `smartermail`): a fake SmarterMail web API.
+//! - `postfix` (feature `postfix`, Unix): a private Postfix instance.
 //! - [`require`]: prerequisites (root, Postfix, a tool) that fail the test
 //!   loudly when missing. Tests that need them are `#[ignore = "why"]`, so
 //!   that `cargo test` shows them as ignored and `--include-ignored` (as
@@ -30,3 +30,13 @@ pub mod require;
 pub mod smartermail;
 #[cfg(feature = "smtp")]
 pub mod smtp;
+
+/// Runs `f` on another thread and returns what it returns; fails the test
+/// (saying that `what` hung) when it does not end within `limit`.
+pub fn within<T: Send + 'static>(limit: std::time::Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("{what} hung"))
+}
