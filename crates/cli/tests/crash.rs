@@ -9,7 +9,7 @@
 //! may remain after the recovery.
 //!
 //! Two modes:
-//! - render mode (`--root DIR`): no command runs; always on.
+//! - render mode (`--root DIR`): no command runs.
 //! - live mode (`--config-dir DIR/etc --map-dir DIR/maps`, a private Postfix
 //!   instance's configuration, `--reload-command true`): postmap and
 //!   `postfix check` run, and strace -f follows them, so their syscalls are
@@ -36,7 +36,7 @@
 //! the password files). SMARTHOST_CRASH_JOBS runs that many points at once
 //! (default: twice the cores, 2..=8).
 //!
-//! Run: `cargo test -p smarthost --test crash -- --nocapture` prints
+//! Run: `cargo test -p smarthost --test crash -- --include-ignored --nocapture` prints
 //! `crash: render mode: X kill points, Y consistent` (and live mode).
 #![cfg(unix)]
 

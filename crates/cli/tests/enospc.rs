@@ -16,7 +16,7 @@
 //! `cargo test -- --include-ignored` runs it (as .ci/run does, as root), and
 //! fails it when the tmpfs cannot be mounted.
 //!
-//! Run: `cargo test -p smarthost --test enospc -- --nocapture` prints
+//! Run: `cargo test -p smarthost --test enospc -- --include-ignored --nocapture` prints
 //! `enospc: X fill levels, Y consistent`.
 #![cfg(unix)]
 
