@@ -35,11 +35,7 @@ fn check_all_checks_each_distinct_relay_once_and_fails_when_one_fails() {
     };
     let running = start(vec![good.clone(), good]);
     let (a, b) = (running[0].port(), running[1].port());
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = test_support::closed_port();
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret"), SECRET).unwrap();
@@ -109,11 +105,7 @@ fn check_all_checks_each_distinct_relay_once_and_fails_when_one_fails() {
 #[test]
 fn set_with_check_refuses_a_failing_relay_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = test_support::closed_port();
     let relay = format!("[localhost]:{closed}");
     let out = smarthost(
         dir.path(),

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use test_support::certs::{openssl_self_signed, Cert, TestCa};
+use test_support::closed_port;
 use test_support::process::text;
 use test_support::smtp::{Options, Server};
 
@@ -30,14 +31,6 @@ fn start(certs: Vec<Cert>) -> Vec<Server> {
             })
         })
         .collect()
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A rendered root whose main.cf has these lines.

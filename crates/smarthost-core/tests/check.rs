@@ -315,10 +315,7 @@ async fn a_stall_in_the_middle_of_a_reply() {
 #[tokio::test]
 async fn connection_refused() {
     let certs = TestCa::new();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = test_support::closed_port();
     let report = check(&smarthost(port, Encryption::Starttls, None), &options(&certs)).await;
     let (step, failure, advice) = failed(&report);
     assert_eq!((step, failure), (StepName::Connect, Failure::Refused));

@@ -40,3 +40,13 @@ pub fn within<T: Send + 'static>(limit: std::time::Duration, what: &str, f: impl
     });
     rx.recv_timeout(limit).unwrap_or_else(|_| panic!("{what} hung"))
 }
+
+/// A port on 127.0.0.1 that nothing listens on (bound for a moment by the
+/// system's choice, then released): a connection to it is refused.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
