@@ -3,15 +3,13 @@
 //! time as a ratio to the slowest single check, and the time checking the
 //! domains one after another would take.
 
-#[path = "../crates/smarthost-core/tests/support/smtp_server.rs"]
-mod smtp_server;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smarthost_core::check::{check, check_many, CheckOptions, CheckTarget};
 use smarthost_core::{Credentials, RelayHost, Secret, Smarthost, Username};
-use smtp_server::{Behaviour, Certs, Server};
+use test_support::certs::TestCa;
+use test_support::smtp::{Options, Server};
 
 const RELAYS: usize = 50;
 const DOMAINS: usize = 1_000;
@@ -37,27 +35,27 @@ fn smarthost(port: u16, relay: usize) -> Smarthost {
 }
 
 async fn run() {
-    let certs = Certs::new();
+    let certs = TestCa::new();
     let cert = Arc::new(certs.good());
     let mut servers = Vec::new();
     for i in 0..RELAYS {
-        let b = Behaviour {
+        let b = Options {
             cert: Some(cert.clone()),
             accounts: vec![(format!("user{i}"), format!("secret{i}"))],
             delay: Duration::from_millis(100),
-            ..Behaviour::default()
+            ..Options::default()
         };
-        servers.push(Server::start(b).await);
+        servers.push(Server::start(b));
     }
     let options = CheckOptions {
-        roots: Some(vec![certs.ca.clone()]),
+        roots: Some(vec![certs.der()]),
         ..CheckOptions::default()
     };
 
     let mut slowest = Duration::ZERO;
     for (i, server) in servers.iter().enumerate().take(5) {
         let start = Instant::now();
-        let report = check(&smarthost(server.port, i), &options).await;
+        let report = check(&smarthost(server.port(), i), &options).await;
         assert!(report.ok, "{report:#?}");
         slowest = slowest.max(start.elapsed());
     }
@@ -65,7 +63,7 @@ async fn run() {
     let targets: Vec<_> = (0..DOMAINS)
         .map(|d| CheckTarget {
             label: format!("domain customer{d}.example"),
-            smarthost: smarthost(servers[d % RELAYS].port, d % RELAYS),
+            smarthost: smarthost(servers[d % RELAYS].port(), d % RELAYS),
             check_certificate: true,
         })
         .collect();
@@ -80,7 +78,7 @@ async fn run() {
     let start = Instant::now();
     for d in 0..SEQUENTIAL_SAMPLE {
         assert!(
-            check(&smarthost(servers[d % RELAYS].port, d % RELAYS), &options)
+            check(&smarthost(servers[d % RELAYS].port(), d % RELAYS), &options)
                 .await
                 .ok
         );

@@ -1,13 +1,12 @@
 //! `smarthost check` and `set --check` against local test servers.
 
-#[path = "../../smarthost-core/tests/support/smtp_server.rs"]
-mod smtp_server;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use smtp_server::{Behaviour, Certs, Server};
+use test_support::certs::TestCa;
+use test_support::process::text;
+use test_support::smtp::{Options, Server};
 
 const SECRET: &str = "cli-check-Secret-5a4b";
 
@@ -21,60 +20,26 @@ fn smarthost(root: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Starts a server per behaviour on a runtime that lives as long as the guard.
-struct Servers {
-    _runtime: tokio::runtime::Runtime,
-    servers: Vec<Server>,
-}
-
-fn start(behaviours: Vec<Behaviour>) -> Servers {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let servers = runtime.block_on(futures_join(behaviours));
-    Servers {
-        _runtime: runtime,
-        servers,
-    }
-}
-
-async fn futures_join(behaviours: Vec<Behaviour>) -> Vec<Server> {
-    let mut out = Vec::new();
-    for b in behaviours {
-        out.push(Server::start(b).await);
-    }
-    out
+/// Starts a server for each of `options`.
+fn start(options: Vec<Options>) -> Vec<Server> {
+    options.into_iter().map(Server::start).collect()
 }
 
 #[test]
 fn check_all_checks_each_distinct_relay_once_and_fails_when_one_fails() {
-    let certs = Certs::new();
-    let good = Behaviour {
+    let certs = TestCa::new();
+    let good = Options {
         cert: Some(Arc::new(certs.good())),
         accounts: vec![("user".into(), SECRET.into())],
-        ..Behaviour::default()
+        ..Options::default()
     };
     let running = start(vec![good.clone(), good]);
-    let (a, b) = (running.servers[0].port, running.servers[1].port);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (a, b) = (running[0].port(), running[1].port());
+    let closed = test_support::closed_port();
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret"), SECRET).unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &certs.ca_pem).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), certs.pem()).unwrap();
     let policy = format!(
         "[server]\nrelay = \"[localhost]:{a}\"\nusername = \"user\"\npassword_file = \"secret\"\n\
          [domains.\"one.example\"]\nrelay = \"[localhost]:{a}\"\nusername = \"user\"\npassword_file = \"secret\"\n\
@@ -140,11 +105,7 @@ fn check_all_checks_each_distinct_relay_once_and_fails_when_one_fails() {
 #[test]
 fn set_with_check_refuses_a_failing_relay_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = test_support::closed_port();
     let relay = format!("[localhost]:{closed}");
     let out = smarthost(
         dir.path(),

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use test_support::process::text;
+
 const SENDGRID_KEY: &str = "SG.example-api-key-not-real";
 const MAILGUN_KEY: &str = "example-mailgun-password-not-real";
 const STDIN_SECRET: &str = "stdin-secret-Zq8";
@@ -75,14 +77,6 @@ impl Run {
     fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root.path().join(rel)).unwrap()
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn assert_ok(out: &Output) {

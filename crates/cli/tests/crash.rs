@@ -9,13 +9,15 @@
 //! may remain after the recovery.
 //!
 //! Two modes:
-//! - render mode (`--root DIR`): no command runs; always on.
+//! - render mode (`--root DIR`): no command runs.
 //! - live mode (`--config-dir DIR/etc --map-dir DIR/maps`, a private Postfix
 //!   instance's configuration, `--reload-command true`): postmap and
 //!   `postfix check` run, and strace -f follows them, so their syscalls are
 //!   kill points too. After recovery the compiled tables must agree with the
-//!   text tables (`postmap -q`). Needs root and Postfix: without them the
-//!   test says why and passes, unless SMARTHOST_REQUIRE_POSTFIX is set (CI).
+//!   text tables (`postmap -q`). Needs root and Postfix.
+//!
+//! Both modes need strace, so they are `#[ignore]`d: `cargo test -- --include-ignored`
+//! runs them (as .ci/run does, as root), and a missing prerequisite fails them.
 //!
 //! The scenario: an old policy (server-wide relay, 2,000 domains with
 //! passwords) is applied, then a new one (server relay and key changed, 300
@@ -34,7 +36,7 @@
 //! the password files). SMARTHOST_CRASH_JOBS runs that many points at once
 //! (default: twice the cores, 2..=8).
 //!
-//! Run: `cargo test -p smarthost --test crash -- --nocapture` prints
+//! Run: `cargo test -p smarthost --test crash -- --include-ignored --nocapture` prints
 //! `crash: render mode: X kill points, Y consistent` (and live mode).
 #![cfg(unix)]
 
@@ -74,48 +76,6 @@ const DEFAULT_POINTS_PER_SYSCALL: usize = 60;
 
 const APPLY_TIMEOUT: Duration = Duration::from_secs(120);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Whether strace can trace here; the reason when not.
-fn strace_unavailable() -> Option<String> {
-    let probe = faults::run_program(
-        "strace",
-        &faults::strings(&["-o", "/dev/null", "true"]),
-        &[],
-        COMMAND_TIMEOUT,
-    );
-    if probe.success() {
-        None
-    } else {
-        Some(format!(
-            "strace does not work here (apt-get install strace; ptrace must be allowed): {}",
-            probe.brief()
-        ))
-    }
-}
-
-/// False (with the reason printed) when strace is missing; a failure in CI.
-fn require_strace() -> bool {
-    // `strace` not found makes run_program panic: probe with `command -v` first.
-    let found = std::process::Command::new("sh")
-        .args(["-c", "command -v strace"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let why = if found {
-        strace_unavailable()
-    } else {
-        Some("strace is not installed (apt-get install strace)".into())
-    };
-    match why {
-        None => true,
-        Some(why) if faults::env_flag("CI") || std::env::var_os("SMARTHOST_REQUIRE_POSTFIX").is_some() => {
-            panic!("CI (or SMARTHOST_REQUIRE_POSTFIX) is set but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipped: {why}");
-            false
-        }
-    }
-}
 
 /// The syscalls of SYSCALLS this strace knows on this architecture.
 fn supported_syscalls() -> Vec<&'static str> {
@@ -612,18 +572,17 @@ fn run_mode(live: bool) {
 }
 
 #[test]
+#[ignore = "needs strace with ptrace allowed (run with --include-ignored; .ci/run does)"]
 fn render_mode_a_killed_apply_leaves_the_old_or_the_new_configuration() {
-    if !require_strace() {
-        return;
-    }
+    test_support::require::strace();
     run_mode(false);
 }
 
 #[test]
+#[ignore = "needs strace, root and Postfix 3.x (run with --include-ignored as root; .ci/run does)"]
 fn live_mode_a_killed_apply_leaves_the_old_or_the_new_configuration_and_tables() {
-    if !require_strace() || !faults::require_postfix("the live mode crash test") {
-        return;
-    }
+    test_support::require::strace();
+    test_support::require::postfix();
     run_mode(true);
 }
 

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::process::text;
+
 fn smarthost(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_smarthost"))
         .arg("--root")
@@ -16,14 +18,6 @@ fn smarthost(root: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn key(dir: &Path, mode: u32) -> std::path::PathBuf {
@@ -178,11 +172,9 @@ fn a_password_file_readable_by_others_gets_a_warning() {
 /// command a terminal; what the terminal showed must not hold the password.
 #[cfg(unix)]
 #[test]
+#[ignore = "needs util-linux script (run with --include-ignored; .ci/run does)"]
 fn a_password_typed_at_a_terminal_is_not_echoed() {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: util-linux `script` is not installed");
-        return;
-    }
+    test_support::require::tool("script", "util-linux (bsdutils)");
     let root = tempfile::tempdir().unwrap();
     let command = format!(
         "{} --root {} server set --relay '[smtp.example.com]:587' --username u --password-stdin --dry-run",

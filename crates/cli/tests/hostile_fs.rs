@@ -18,11 +18,12 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{Read, Seek};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use test_support::process::{self, Finished, Running};
 
 /// How long all the runs of one test may take together.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -51,10 +52,6 @@ const REG_FILE: &str = "smarthost.reg";
 
 const ORIGINAL_MAIN_CF: &str = "# my settings\nmyhostname = mx.example.com\n";
 const ORIGINAL_MASTER_CF: &str = "smtp      inet  n       -       y       -       -       smtpd\n";
-
-fn is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-}
 
 fn euid() -> u32 {
     fs::metadata("/proc/self").unwrap().uid()
@@ -156,84 +153,13 @@ fn tree_diff(before: &Tree, after: &Tree) -> String {
 
 // ------------------------------------------------------------------ running
 
-struct Running {
-    child: Child,
-    err: fs::File,
-    started: Instant,
-}
-
-struct Outcome {
-    code: Option<i32>,
-    stderr: String,
-    blocked: bool,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn describe(&self) -> String {
-        let status = if self.blocked {
-            format!("BLOCKED (killed after {:.1?})", self.elapsed)
-        } else {
-            format!("exit {:?} after {:.1?}", self.code, self.elapsed)
-        };
-        let stderr = self.stderr.trim();
-        let stderr: String = stderr.chars().take(600).collect();
-        format!("{status}; stderr: {stderr:?}")
-    }
-
-    fn panicked(&self) -> bool {
-        self.stderr.contains("panicked") || self.code == Some(101)
-    }
-}
-
+/// Starts the binary with `args`, stdin closed.
 fn spawn(args: &[OsString]) -> Running {
-    let err = tempfile::tempfile().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    Running {
-        child,
-        err,
-        started: Instant::now(),
-    }
-}
-
-impl Running {
-    /// Waits until `deadline`; kills the run if it is still going then.
-    fn finish(mut self, deadline: Instant) -> Outcome {
-        let mut blocked = false;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                blocked = true;
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = self.started.elapsed();
-        let read = |f: &mut fs::File| {
-            let mut s = String::new();
-            f.rewind().unwrap();
-            let mut bytes = Vec::new();
-            f.read_to_end(&mut bytes).unwrap();
-            s.push_str(&String::from_utf8_lossy(&bytes));
-            s
-        };
-        Outcome {
-            code: status.and_then(|s| s.code()),
-            stderr: read(&mut self.err),
-            blocked,
-            elapsed,
-        }
-    }
+    process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_smarthost"))
+            .args(args)
+            .stdin(Stdio::null()),
+    )
 }
 
 fn os(args: &[&str]) -> Vec<OsString> {
@@ -368,7 +294,7 @@ password_file = "{}"
         args
     }
 
-    fn run_now(&self, backend: Backend, rest: &[&str]) -> Outcome {
+    fn run_now(&self, backend: Backend, rest: &[&str]) -> Finished {
         spawn(&self.args(backend, rest)).finish(Instant::now() + DEADLINE)
     }
 
@@ -551,12 +477,12 @@ fn start_cases(kind: Hostile, paths: &[(Backend, String)]) -> Vec<Case> {
         .collect()
 }
 
-fn skip_unless_root(kind: Hostile) -> bool {
-    if kind.needs_root() && !is_root() {
-        eprintln!("SKIPPED: planting a {kind:?} needs root (mknod/chown); run the tests as root");
-        return true;
+/// Fails the test when planting `kind` needs root and it is not root (the
+/// tests of those kinds are `#[ignore]`d for that reason).
+fn require_root_for(kind: Hostile) {
+    if kind.needs_root() {
+        test_support::require::root(&format!("planting a {kind:?} needs mknod/chown"));
     }
-    false
 }
 
 fn managed_paths() -> Vec<(Backend, String)> {
@@ -585,9 +511,7 @@ fn old_temp_paths() -> Vec<(Backend, String)> {
 /// A managed path holding `kind`: exit 1, an error naming the path, no
 /// blocking, nothing written anywhere (root, outside, symlink targets).
 fn assert_managed_path_refused(kind: Hostile) {
-    if skip_unless_root(kind) {
-        return;
-    }
+    require_root_for(kind);
     let cases = start_cases(kind, &managed_paths());
     let deadline = Instant::now() + DEADLINE;
     let mut failures = Vec::new();
@@ -638,9 +562,7 @@ fn assert_managed_path_refused(kind: Hostile) {
 /// managed files are exactly what a clean apply writes, regular files owned
 /// by us, the secret ones mode 0600, and nothing outside the root changes.
 fn assert_old_temp_name_ignored(kind: Hostile) {
-    if skip_unless_root(kind) {
-        return;
-    }
+    require_root_for(kind);
     let references = [
         (Backend::Postfix, reference(Backend::Postfix)),
         (Backend::MailEnable, reference(Backend::MailEnable)),
@@ -744,6 +666,7 @@ fn a_folder_at_a_managed_or_backup_path_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root for mknod/chown (run with --include-ignored as root; .ci/run does)"]
 fn a_device_at_a_managed_or_backup_path_is_refused() {
     assert_managed_path_refused(Hostile::Device);
 }
@@ -766,6 +689,7 @@ fn a_fifo_at_an_old_temp_name_does_not_hang_apply() {
 }
 
 #[test]
+#[ignore = "needs root for mknod/chown (run with --include-ignored as root; .ci/run does)"]
 fn a_file_of_another_user_at_an_old_temp_name_does_not_give_them_the_secrets() {
     assert_old_temp_name_ignored(Hostile::ForeignFile);
 }

@@ -15,14 +15,14 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{Read, Seek};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postfix_backend::{PostfixOptions, PostfixWriter};
 use smarthost_core::{ConfigWriter, LocalSecrets, Policy, PolicyDocument};
+use test_support::process::{self, Finished, Running};
 
 const POLICIES: usize = 16;
 /// Trials of the parallel tests (Postfix, MailEnable). Under the old code
@@ -37,98 +37,31 @@ const LOCK: &str = "etc/postfix/.smarthost.lock";
 
 // ------------------------------------------------------------------ running
 
-struct Running {
-    child: Child,
-    err: fs::File,
-    started: Instant,
-}
-
-struct Outcome {
-    code: Option<i32>,
-    stderr: String,
-    blocked: bool,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn describe(&self) -> String {
-        let status = if self.blocked {
-            format!("BLOCKED (killed after {:.1?})", self.elapsed)
-        } else {
-            format!("exit {:?} after {:.1?}", self.code, self.elapsed)
-        };
-        let stderr: String = self.stderr.trim().chars().take(400).collect();
-        format!("{status}; stderr: {stderr:?}")
-    }
-}
-
+/// Starts the binary with `args`, stdin closed.
 fn spawn(args: &[OsString]) -> Running {
-    let err = tempfile::tempfile().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    Running {
-        child,
-        err,
-        started: Instant::now(),
-    }
+    process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_smarthost"))
+            .args(args)
+            .stdin(Stdio::null()),
+    )
 }
 
+/// Starts the binary with `args` and a pipe on its stdin.
 fn spawn_with_stdin(args: &[OsString]) -> (Running, std::process::ChildStdin) {
-    let err = tempfile::tempfile().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let running = Running {
-        child,
-        err,
-        started: Instant::now(),
-    };
+    let mut running = process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_smarthost"))
+            .args(args)
+            .stdin(Stdio::piped()),
+    );
+    let stdin = running.take_stdin().unwrap();
     (running, stdin)
 }
 
-impl Running {
-    fn finish(mut self, deadline: Instant) -> Outcome {
-        let mut blocked = false;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                blocked = true;
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let elapsed = self.started.elapsed();
-        let mut bytes = Vec::new();
-        self.err.rewind().unwrap();
-        self.err.read_to_end(&mut bytes).unwrap();
-        Outcome {
-            code: status.and_then(|s| s.code()),
-            stderr: String::from_utf8_lossy(&bytes).into_owned(),
-            blocked,
-            elapsed,
-        }
-    }
-}
-
-fn run(args: &[OsString]) -> Outcome {
+fn run(args: &[OsString]) -> Finished {
     spawn(args).finish(Instant::now() + DEADLINE)
 }
 
-fn assert_ok(what: &str, out: &Outcome) {
+fn assert_ok(what: &str, out: &Finished) {
     assert_eq!(out.code, Some(0), "{what}: {}", out.describe());
 }
 
@@ -324,7 +257,7 @@ fn parallel_applies_give_exactly_one_policy(backend: Backend) {
             .collect();
         let running: Vec<Running> = args.iter().map(|a| spawn(a)).collect();
         let deadline = Instant::now() + DEADLINE;
-        let outcomes: Vec<Outcome> = running.into_iter().map(|r| r.finish(deadline)).collect();
+        let outcomes: Vec<Finished> = running.into_iter().map(|r| r.finish(deadline)).collect();
         for (i, out) in outcomes.iter().enumerate() {
             if out.blocked
                 || !matches!(out.code, Some(0 | 1))

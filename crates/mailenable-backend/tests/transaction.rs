@@ -7,49 +7,19 @@
 #[path = "support/cases.rs"]
 mod cases;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailenable_backend::{regfile, schema, Error, MailEnableWriter, MemoryRegistry, RegData, Registry, REG_FILE};
 use smarthost_core::transaction::{Lock, Transaction, JOURNAL_FILE, LOCK_FILE};
 use smarthost_core::{Change, ConfigWriter, Encryption, Policy};
+use test_support::fs::{names, TempDir};
+use test_support::within;
 
 /// A folder removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mailenable-tx-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new("mailenable-tx", name)
 }
 
 // ---------------------------------------------------------------------------
@@ -379,7 +349,7 @@ fn reg_text(dir: &Path) -> String {
 
 #[test]
 fn a_stale_render_plan_is_refused_and_nothing_is_written() {
-    let dir = TempDir::new("stale");
+    let dir = temp_dir("stale");
     let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     writer.converge(&cases::cases()[3].1).unwrap();
 
@@ -409,7 +379,7 @@ fn a_stale_render_plan_is_refused_and_nothing_is_written() {
 
 #[test]
 fn parallel_renders_leave_exactly_one_of_them() {
-    let dir = TempDir::new("race");
+    let dir = temp_dir("race");
     let policy = |i: usize| {
         let server = cases::relay(
             &format!("[relay{i}.example]:{}", 2000 + i),
@@ -421,7 +391,7 @@ fn parallel_renders_leave_exactly_one_of_them() {
     };
     let clean: Vec<Vec<u8>> = (0..20)
         .map(|i| {
-            let clean = TempDir::new("clean");
+            let clean = temp_dir("clean");
             MailEnableWriter::render_into(clean.path())
                 .names(cases::learned())
                 .converge(&policy(i))
@@ -463,21 +433,11 @@ fn parallel_renders_leave_exactly_one_of_them() {
     }
 }
 
-/// Runs `f` on another thread; fails the test if it does not end in 10 s.
-fn within_10s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
-
 #[test]
 fn a_symlink_or_fifo_at_the_reg_file_is_refused_without_hanging() {
     for kind in ["symlink", "fifo", "folder"] {
-        let dir = TempDir::new(kind);
-        let outside = TempDir::new("outside");
+        let dir = temp_dir(kind);
+        let outside = temp_dir("outside");
         let reg = dir.path().join(REG_FILE);
         match kind {
             "symlink" => std::os::unix::fs::symlink(outside.path().join("stolen.reg"), &reg).unwrap(),
@@ -489,7 +449,7 @@ fn a_symlink_or_fifo_at_the_reg_file_is_refused_without_hanging() {
             _ => std::fs::create_dir(&reg).unwrap(),
         }
         let dir_path = dir.path().to_owned();
-        let errors = within_10s(kind, move || {
+        let errors = within(Duration::from_secs(10), kind, move || {
             let writer = MailEnableWriter::render_into(&dir_path).names(cases::learned());
             let policy = cases::cases()[0].1.clone();
             let mut errors = vec![
@@ -525,7 +485,7 @@ fn a_symlink_or_fifo_at_the_reg_file_is_refused_without_hanging() {
 
 #[test]
 fn an_interrupted_render_is_rolled_back_by_the_next_command() {
-    let dir = TempDir::new("recover");
+    let dir = temp_dir("recover");
     let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     let both = &cases::cases()[3].1;
     writer.converge(both).unwrap();
@@ -570,7 +530,7 @@ fn an_interrupted_render_is_rolled_back_by_the_next_command() {
 #[test]
 fn no_password_is_left_behind_and_secrets_are_0600() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("secrets");
+    let dir = temp_dir("secrets");
     let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     let with_password = |i: usize| {
         let s = cases::relay("[smtp.example.com]:587", Encryption::Starttls, None).with_credentials(
@@ -611,7 +571,7 @@ fn no_password_is_left_behind_and_secrets_are_0600() {
 #[test]
 fn a_world_readable_reg_file_is_made_0600_even_when_its_values_are_right() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("loose");
+    let dir = temp_dir("loose");
     let writer = MailEnableWriter::render_into(dir.path()).names(cases::learned());
     let policy = &cases::cases()[0].1;
     writer.converge(policy).unwrap();

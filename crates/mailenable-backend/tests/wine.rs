@@ -7,9 +7,10 @@
 #[path = "support/cases.rs"]
 mod cases;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
+use mailenable_backend::regfile::{self, RegLine};
 use mailenable_backend::{schema, MailEnableWriter, RegData, Registry, WindowsRegistry, REG_FILE};
 use smarthost_core::{ConfigWriter, Credentials, Encryption, Policy, Secret, Username};
 
@@ -106,12 +107,19 @@ fn quotes_backslashes_unicode_and_long_values_survive_regedit() {
     live().converge(&Policy::default()).unwrap();
 }
 
+/// The model refuses the values, and the `.reg` text that regedit would
+/// import refuses them too, so no such value reaches regedit or the
+/// registry. (This test used to check that a fresh folder was empty, which
+/// nothing could have written to.)
 #[test]
 fn line_breaks_and_nul_are_refused_before_anything_is_written() {
     for bad in ["line\nbreak", "nul\0byte", "cr\rhere"] {
         assert!(Secret::new(bad.to_owned()).is_err());
         assert!(smarthost_core::RelayHost::parse(&format!("[{bad}]:25")).is_err());
+        let sections = vec![(
+            schema::SMTP_KEY.to_owned(),
+            vec![RegLine::Set("SmarthostWineProbe".into(), RegData::Sz(bad.into()))],
+        )];
+        assert!(regfile::render(&sections).is_err(), "{bad:?} rendered into a .reg file");
     }
-    let dir: &Path = &fresh_dir("refused");
-    assert!(std::fs::read_dir(dir).unwrap().next().is_none(), "nothing written");
 }

@@ -3,225 +3,29 @@
 //! `{success, message}` envelopes (failures with HTTP 200), domain settings
 //! wrapped in `domainSettings`, and fields it does not know dropped silently.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use smartermail_backend::{Error, SmartermailWriter};
-use smarthost_core::{
-    ConfigWriter, Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username,
-};
+use smarthost_core::{ConfigWriter, Encryption, Policy, Secret, Smarthost};
+use test_support::builders::{self, policy};
+use test_support::smartermail::{Api, Fake};
 
 const ADMIN_PASSWORD: &str = "admin-Secret-42";
 const RELAY_PASSWORD: &str = "relay-Secret-7f3a";
 
-/// The fake server's data and knobs.
-#[derive(Default)]
-struct Fake {
-    gateways: BTreeMap<String, Value>,
-    links: BTreeMap<String, String>,
-    next_id: u32,
-    tokens: BTreeMap<String, u32>,
-    /// Calls a token is good for before it expires (0: forever).
-    token_lifetime: u32,
-    /// A gateway field this server silently drops.
-    drop_field: Option<String>,
-    /// Fail the Nth write (1-based) with success:false.
-    fail_write: Option<u32>,
-    writes: u32,
-    log: Vec<String>,
-    logins: u32,
-    /// Failure messages repeat what was sent (passwords included), with
-    /// terminal escape sequences.
-    echo: bool,
-    /// Bytes of padding appended to failure messages.
-    padding: usize,
-    /// Answer every request with a 302 to this Location.
-    redirect: Option<String>,
-    /// Wait this long before every answer.
-    delay: Duration,
-    /// Requests received, of any kind.
-    requests: u32,
+/// The fake API with the administrator these tests log in as.
+fn start(setup: impl FnOnce(&mut Fake)) -> Api {
+    Api::start("admin", ADMIN_PASSWORD, setup)
 }
 
-const KNOWN: &[&str] = &[
-    "id",
-    "description",
-    "address",
-    "port",
-    "encryption",
-    "isEnabled",
-    "mode",
-    "useAuthentication",
-    "username",
-    "password",
-];
-const DOMAINS: &[&str] = &["a.example", "b.example", "c.example"];
-
-struct Server {
-    url: String,
-    fake: Arc<Mutex<Fake>>,
-    server: Arc<tiny_http::Server>,
+/// Writers logged in to the fake API.
+trait Writers {
+    fn writer(&self) -> SmartermailWriter;
+    fn writer_as(&self, password: &str) -> SmartermailWriter;
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.server.unblock();
-    }
-}
-
-fn reply(status: u16, body: Value) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    tiny_http::Response::from_string(body.to_string()).with_status_code(status)
-}
-
-fn handle(fake: &mut Fake, method: &str, path: &str, auth: Option<String>, body: Value) -> (u16, Value) {
-    let path = path.trim_start_matches('/');
-    if path == "api/v1/auth/authenticate-user" {
-        fake.logins += 1;
-        if body["username"] == "admin" && body["password"] == ADMIN_PASSWORD {
-            let token = format!("token-{}", fake.logins);
-            fake.tokens.insert(token.clone(), 0);
-            return (
-                200,
-                json!({"success": true, "accessToken": token, "role": "SystemAdministrator"}),
-            );
-        }
-        let message = if fake.echo {
-            format!(
-                "Invalid password \x1b]0;owned\x07'{}' for {}{}",
-                body["password"].as_str().unwrap_or_default(),
-                body["username"].as_str().unwrap_or_default(),
-                "x".repeat(fake.padding)
-            )
-        } else {
-            "Invalid username or password".to_owned()
-        };
-        return (200, json!({"success": false, "message": message}));
-    }
-    let token = auth.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
-    let lifetime = fake.token_lifetime;
-    match token.and_then(|t| fake.tokens.get_mut(&t)) {
-        Some(uses) if lifetime == 0 || *uses < lifetime => *uses += 1,
-        _ => return (401, json!({"success": false, "message": "Unauthorized"})),
-    }
-    fake.log.push(format!("{method} {path}"));
-    if method == "POST" {
-        fake.writes += 1;
-        if fake.fail_write == Some(fake.writes) {
-            let message = if fake.echo {
-                format!(
-                    "Internal error (injected) \x1b[2J\x1b]0;owned\x07 saving {body} as admin:{ADMIN_PASSWORD}{}",
-                    "x".repeat(fake.padding)
-                )
-            } else {
-                "Internal error (injected)".to_owned()
-            };
-            return (200, json!({"success": false, "message": message}));
-        }
-    }
-    let keep = |g: &Value, drop: &Option<String>| -> Value {
-        let mut kept = serde_json::Map::new();
-        for (k, v) in g.as_object().into_iter().flatten() {
-            if KNOWN.contains(&k.as_str()) && Some(k) != drop.as_ref() {
-                kept.insert(k.clone(), v.clone());
-            }
-        }
-        Value::Object(kept)
-    };
-    if path == "api/v1/settings/sysadmin/gateways" && method == "GET" {
-        return (
-            200,
-            json!({"success": true, "gateways": fake.gateways.values().cloned().collect::<Vec<_>>()}),
-        );
-    }
-    if path == "api/v1/settings/sysadmin/gateway-put" {
-        fake.next_id += 1;
-        let id = format!("gw-{}", fake.next_id);
-        let mut g = keep(&body["gateway"], &fake.drop_field);
-        g["id"] = json!(id);
-        fake.gateways.insert(id.clone(), g);
-        return (200, json!({"success": true, "gateway": {"id": id}}));
-    }
-    if let Some(id) = path.strip_prefix("api/v1/settings/sysadmin/gateway-delete/") {
-        return match fake.gateways.remove(id) {
-            Some(_) => (200, json!({"success": true})),
-            None => (200, json!({"success": false, "message": "Gateway not found"})),
-        };
-    }
-    if let Some(id) = path.strip_prefix("api/v1/settings/sysadmin/gateway/") {
-        if !fake.gateways.contains_key(id) {
-            return (200, json!({"success": false, "message": "Gateway not found"}));
-        }
-        let mut g = keep(&body["gateway"], &fake.drop_field);
-        g["id"] = json!(id);
-        fake.gateways.insert(id.to_owned(), g);
-        return (200, json!({"success": true}));
-    }
-    if let Some(domain) = path.strip_prefix("api/v1/settings/sysadmin/domain-settings/") {
-        if !DOMAINS.contains(&domain) {
-            return (200, json!({"success": false, "message": "Domain not found"}));
-        }
-        if method == "GET" {
-            let id = fake.links.get(domain).cloned().unwrap_or_default();
-            return (
-                200,
-                json!({"success": true, "domainSettings": {"isEnabled": true, "outgoingGatewayId": id}}),
-            );
-        }
-        // Unwrapped bodies are accepted and ignored, as one endpoint does.
-        if let Some(id) = body
-            .pointer("/domainSettings/outgoingGatewayId")
-            .and_then(Value::as_str)
-        {
-            if id.is_empty() {
-                fake.links.remove(domain);
-            } else {
-                fake.links.insert(domain.to_owned(), id.to_owned());
-            }
-        }
-        return (200, json!({"success": true}));
-    }
-    (404, json!({"success": false, "message": "Not found"}))
-}
-
-fn start(setup: impl FnOnce(&mut Fake)) -> Server {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
-    let mut fake = Fake::default();
-    setup(&mut fake);
-    let fake = Arc::new(Mutex::new(fake));
-    let (s, f) = (server.clone(), fake.clone());
-    std::thread::spawn(move || {
-        for mut request in s.incoming_requests() {
-            let mut text = String::new();
-            let _ = request.as_reader().read_to_string(&mut text);
-            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-            let auth = request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Authorization"))
-                .map(|h| h.value.to_string());
-            let method = request.method().to_string();
-            let (delay, redirect) = {
-                let mut fake = f.lock().unwrap();
-                fake.requests += 1;
-                (fake.delay, fake.redirect.clone())
-            };
-            std::thread::sleep(delay);
-            if let Some(location) = redirect {
-                let header = tiny_http::Header::from_bytes("Location", location.as_bytes()).unwrap();
-                let _ = request.respond(reply(302, json!({})).with_header(header));
-                continue;
-            }
-            let (status, value) = handle(&mut f.lock().unwrap(), &method, request.url(), auth, body);
-            let _ = request.respond(reply(status, value));
-        }
-    });
-    Server { url, fake, server }
-}
-
-impl Server {
+impl Writers for Api {
     fn writer(&self) -> SmartermailWriter {
         self.writer_as(ADMIN_PASSWORD)
     }
@@ -229,47 +33,15 @@ impl Server {
     fn writer_as(&self, password: &str) -> SmartermailWriter {
         writer_for(&self.url, password, Duration::from_secs(5))
     }
-
-    fn writes(&self) -> Vec<String> {
-        self.fake
-            .lock()
-            .unwrap()
-            .log
-            .iter()
-            .filter(|l| l.starts_with("POST"))
-            .cloned()
-            .collect()
-    }
-
-    fn gateways(&self) -> Vec<Value> {
-        self.fake.lock().unwrap().gateways.values().cloned().collect()
-    }
 }
 
 fn writer_for(url: &str, password: &str, timeout: Duration) -> SmartermailWriter {
     SmartermailWriter::connect(url, "admin", Secret::new(password.to_owned()).unwrap(), timeout)
 }
 
+/// A smarthost whose user (if any) logs in with [`RELAY_PASSWORD`].
 fn relay(text: &str, encryption: Encryption, user: Option<&str>) -> Smarthost {
-    let s = Smarthost::new(RelayHost::parse(text).unwrap()).with_encryption(encryption);
-    match user {
-        Some(u) => s.with_credentials(Credentials::new(
-            Username::new(u).unwrap(),
-            Secret::new(RELAY_PASSWORD.to_owned()).unwrap(),
-        )),
-        None => s,
-    }
-}
-
-fn policy(server: Option<Smarthost>, domains: &[(&str, Smarthost)]) -> Policy {
-    Policy {
-        server,
-        domains: domains
-            .iter()
-            .map(|(d, s)| (d.parse::<DomainName>().unwrap(), s.clone()))
-            .collect(),
-        ..Policy::default()
-    }
+    builders::relay(text, encryption, user.map(|u| (u, RELAY_PASSWORD)))
 }
 
 fn both() -> Policy {

@@ -3,74 +3,26 @@
 #![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Duration;
 
 use smartermail_backend::{Error, SmartermailWriter};
 use smarthost_core::transaction::{Lock, Transaction, JOURNAL_FILE, LOCK_FILE};
-use smarthost_core::{
-    ConfigWriter, Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username,
-};
+use smarthost_core::{ConfigWriter, Encryption, Policy, Smarthost};
+use test_support::builders::{self, policy};
+use test_support::fs::{names, TempDir};
+use test_support::within;
 
 const PASSWORD: &str = "render-Secret-91b";
 
 /// A folder removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "smartermail-tx-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new("smartermail-tx", name)
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
+/// A STARTTLS smarthost whose user (if any) logs in with [`PASSWORD`].
 fn relay(text: &str, user: Option<&str>) -> Smarthost {
-    let s = Smarthost::new(RelayHost::parse(text).unwrap()).with_encryption(Encryption::Starttls);
-    match user {
-        Some(u) => s.with_credentials(Credentials::new(
-            Username::new(u).unwrap(),
-            Secret::new(PASSWORD.to_owned()).unwrap(),
-        )),
-        None => s,
-    }
-}
-
-fn policy(server: Option<Smarthost>, domains: &[(&str, Smarthost)]) -> Policy {
-    Policy {
-        server,
-        domains: domains
-            .iter()
-            .map(|(d, s)| (d.parse::<DomainName>().unwrap(), s.clone()))
-            .collect(),
-        ..Policy::default()
-    }
+    builders::relay(text, Encryption::Starttls, user.map(|u| (u, PASSWORD)))
 }
 
 /// Server and two domains: 3 gateways and 2 links.
@@ -101,7 +53,7 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn requests_and_state_are_replaced_together() {
-    let dir = TempDir::new("together");
+    let dir = temp_dir("together");
     let writer = SmartermailWriter::render_into(dir.path());
     let (_, applied) = writer.converge(&both()).unwrap();
     assert_eq!(applied.ran.len(), 5);
@@ -143,7 +95,7 @@ fn requests_and_state_are_replaced_together() {
 
 #[test]
 fn a_stale_state_is_refused_and_nothing_is_written() {
-    let dir = TempDir::new("stale");
+    let dir = temp_dir("stale");
     let writer = SmartermailWriter::render_into(dir.path());
     writer.converge(&server_only(587)).unwrap();
     let plan = writer.plan(&both()).unwrap();
@@ -171,21 +123,11 @@ fn a_stale_state_is_refused_and_nothing_is_written() {
     assert!(writer.plan(&both()).unwrap().is_empty());
 }
 
-/// Runs `f` on another thread; fails the test if it does not end in 10 s.
-fn within_10s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
-
 #[test]
 fn a_symlink_or_fifo_at_state_json_is_refused_without_hanging() {
     for kind in ["symlink", "fifo"] {
-        let dir = TempDir::new(kind);
-        let outside = TempDir::new("outside");
+        let dir = temp_dir(kind);
+        let outside = temp_dir("outside");
         let state = dir.path().join("state.json");
         match kind {
             "symlink" => {
@@ -199,7 +141,7 @@ fn a_symlink_or_fifo_at_state_json_is_refused_without_hanging() {
                 .success()),
         }
         let dir_path = dir.path().to_owned();
-        let errors = within_10s(kind, move || {
+        let errors = within(Duration::from_secs(10), kind, move || {
             let writer = SmartermailWriter::render_into(&dir_path);
             let plan = SmartermailWriter::render_into(dir_path.join("elsewhere"))
                 .plan(&both())
@@ -232,7 +174,7 @@ fn a_symlink_or_fifo_at_state_json_is_refused_without_hanging() {
 
 #[test]
 fn an_interrupted_render_is_rolled_back_by_the_next_command() {
-    let dir = TempDir::new("recover");
+    let dir = temp_dir("recover");
     let writer = SmartermailWriter::render_into(dir.path());
     writer.converge(&both()).unwrap();
     let state = read(&dir.path().join("state.json"));
@@ -270,7 +212,7 @@ fn an_interrupted_render_is_rolled_back_by_the_next_command() {
 
 #[test]
 fn parallel_renders_leave_one_consistent_result() {
-    let dir = TempDir::new("race");
+    let dir = temp_dir("race");
     let results: Vec<bool> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..12u16)
             .map(|i| {

@@ -1,16 +1,13 @@
 //! The connection check against local test servers (127.0.0.1 only): each
 //! case asserts the step that fails, its failure, and the advice.
-#![cfg(feature = "check")]
-
-#[path = "support/smtp_server.rs"]
-mod smtp_server;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use smarthost_core::check::{check, CheckOptions, CheckReport, Failure, StepName};
 use smarthost_core::{Credentials, Encryption, RelayHost, Secret, Smarthost, Username};
-use smtp_server::{Banner, Behaviour, Certs, Server};
+use test_support::certs::{self_signed_leaf, TestCa};
+use test_support::smtp::{Banner, Options, Server};
 
 const SECRET: &str = "check-Secret-9f8e7d";
 
@@ -25,10 +22,10 @@ fn smarthost(port: u16, encryption: Encryption, user: Option<&str>) -> Smarthost
     }
 }
 
-fn options(certs: &Certs) -> CheckOptions {
+fn options(certs: &TestCa) -> CheckOptions {
     CheckOptions {
         step_timeout: Duration::from_millis(1500),
-        roots: Some(vec![certs.ca.clone()]),
+        roots: Some(vec![certs.der()]),
         ..CheckOptions::default()
     }
 }
@@ -57,15 +54,14 @@ fn assert_no_secret(report: &CheckReport) {
 
 #[tokio::test]
 async fn all_good_over_starttls() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         cert: Some(Arc::new(certs.good())),
         accounts: account(),
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let report = check(
-        &smarthost(server.port, Encryption::Starttls, Some("user")),
+        &smarthost(server.port(), Encryption::Starttls, Some("user")),
         &options(&certs),
     )
     .await;
@@ -85,16 +81,16 @@ async fn all_good_over_starttls() {
 
 #[tokio::test]
 async fn all_good_over_implicit_tls() {
-    let certs = Certs::new();
-    let b = Behaviour {
+    let certs = TestCa::new();
+    let b = Options {
         implicit_tls: true,
         cert: Some(Arc::new(certs.good())),
         accounts: account(),
-        ..Behaviour::default()
+        ..Options::default()
     };
-    let server = Server::start(b).await;
+    let server = Server::start(b);
     let report = check(
-        &smarthost(server.port, Encryption::ImplicitTls, Some("user")),
+        &smarthost(server.port(), Encryption::ImplicitTls, Some("user")),
         &options(&certs),
     )
     .await;
@@ -105,24 +101,28 @@ async fn all_good_over_implicit_tls() {
 
 #[tokio::test]
 async fn starttls_not_offered() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         starttls: false,
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let (step, failure, advice) =
-        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+        failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Starttls, Failure::NoStarttls));
     assert!(advice.contains("server does not offer STARTTLS"), "{advice}");
 }
 
 #[tokio::test]
 async fn implicit_tls_chosen_but_the_server_speaks_plain_smtp() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour::default()).await;
-    let (step, failure, advice) =
-        failed(&check(&smarthost(server.port, Encryption::ImplicitTls, None), &options(&certs)).await);
+    let certs = TestCa::new();
+    let server = Server::start(Options::default());
+    let (step, failure, advice) = failed(
+        &check(
+            &smarthost(server.port(), Encryption::ImplicitTls, None),
+            &options(&certs),
+        )
+        .await,
+    );
     assert_eq!((step, failure), (StepName::Tls, Failure::PlainOnTlsPort));
     assert!(
         advice.contains("speaks plain SMTP, not TLS: choose STARTTLS"),
@@ -132,29 +132,27 @@ async fn implicit_tls_chosen_but_the_server_speaks_plain_smtp() {
 
 #[tokio::test]
 async fn starttls_chosen_on_an_implicit_tls_port() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         implicit_tls: true,
         cert: Some(Arc::new(certs.good())),
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let (step, failure, advice) =
-        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+        failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Banner, Failure::NoBanner));
     assert!(advice.contains("expect TLS immediately (implicit TLS"), "{advice}");
 }
 
 #[tokio::test]
 async fn an_expired_certificate() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         cert: Some(Arc::new(certs.expired())),
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let (step, failure, advice) =
-        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+        failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!(step, StepName::Starttls);
     assert_eq!(failure, Failure::CertificateExpired("2021-01-01 00:00:00 UTC".into()));
     assert!(advice.starts_with("certificate expired on 2021-01-01"), "{advice}");
@@ -162,13 +160,12 @@ async fn an_expired_certificate() {
 
 #[tokio::test]
 async fn a_self_signed_certificate_fails_unless_the_check_is_off() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
-        cert: Some(Arc::new(Certs::self_signed())),
-        ..Behaviour::default()
-    })
-    .await;
-    let relay = smarthost(server.port, Encryption::Starttls, None);
+    let certs = TestCa::new();
+    let server = Server::start(Options {
+        cert: Some(Arc::new(self_signed_leaf(&["localhost"]))),
+        ..Options::default()
+    });
+    let relay = smarthost(server.port(), Encryption::Starttls, None);
     let (step, failure, advice) = failed(&check(&relay, &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Starttls, Failure::CertificateSelfSigned));
     assert!(advice.contains("self-signed and not pinned"), "{advice}");
@@ -187,14 +184,13 @@ async fn a_self_signed_certificate_fails_unless_the_check_is_off() {
 
 #[tokio::test]
 async fn a_certificate_for_another_host() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         cert: Some(Arc::new(certs.wrong_name())),
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let (step, failure, advice) =
-        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+        failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!(
         (step, failure),
         (
@@ -210,16 +206,15 @@ async fn a_certificate_for_another_host() {
 
 #[tokio::test]
 async fn authentication_rejected() {
-    let certs = Certs::new();
+    let certs = TestCa::new();
     let accounts = vec![("user".to_owned(), "another-password".to_owned())];
-    let server = Server::start(Behaviour {
+    let server = Server::start(Options {
         cert: Some(Arc::new(certs.good())),
         accounts,
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let report = check(
-        &smarthost(server.port, Encryption::Starttls, Some("user")),
+        &smarthost(server.port(), Encryption::Starttls, Some("user")),
         &options(&certs),
     )
     .await;
@@ -232,15 +227,14 @@ async fn authentication_rejected() {
 
 #[tokio::test]
 async fn authentication_not_offered() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         cert: Some(Arc::new(certs.good())),
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let (step, failure, _) = failed(
         &check(
-            &smarthost(server.port, Encryption::Starttls, Some("user")),
+            &smarthost(server.port(), Encryption::Starttls, Some("user")),
             &options(&certs),
         )
         .await,
@@ -250,54 +244,55 @@ async fn authentication_not_offered() {
 
 #[tokio::test]
 async fn no_banner_times_out() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         banner: Banner::Silent,
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let start = std::time::Instant::now();
     let (step, failure, _) =
-        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+        failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Banner, Failure::NoBanner));
     assert!(start.elapsed() < Duration::from_secs(4), "bounded by the step timeout");
 }
 
 #[tokio::test]
 async fn an_oversized_line_an_endless_banner_and_tls_garbage() {
-    let certs = Certs::new();
+    let certs = TestCa::new();
     for (banner, expected) in [
         (Banner::Huge, Failure::LineTooLong),
         (Banner::Endless, Failure::ReplyTooLong),
     ] {
-        let server = Server::start(Behaviour {
+        let server = Server::start(Options {
             banner,
-            ..Behaviour::default()
-        })
-        .await;
+            ..Options::default()
+        });
         let (step, failure, _) =
-            failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+            failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
         assert_eq!((step, failure), (StepName::Banner, expected));
     }
-    let server = Server::start(Behaviour {
+    let server = Server::start(Options {
         banner: Banner::TlsGarbage,
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let (step, failure, _) =
-        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+        failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
     assert!(
         step == StepName::Banner && matches!(failure, Failure::NotSmtp(_)),
         "{step:?} {failure:?}"
     );
     // TLS garbage where TLS is expected: a handshake error, not a hang.
-    let server = Server::start(Behaviour {
+    let server = Server::start(Options {
         banner: Banner::TlsGarbage,
-        ..Behaviour::default()
-    })
-    .await;
-    let (step, failure, _) =
-        failed(&check(&smarthost(server.port, Encryption::ImplicitTls, None), &options(&certs)).await);
+        ..Options::default()
+    });
+    let (step, failure, _) = failed(
+        &check(
+            &smarthost(server.port(), Encryption::ImplicitTls, None),
+            &options(&certs),
+        )
+        .await,
+    );
     assert!(
         step == StepName::Tls && matches!(failure, Failure::Handshake(_)),
         "{step:?} {failure:?}"
@@ -306,25 +301,21 @@ async fn an_oversized_line_an_endless_banner_and_tls_garbage() {
 
 #[tokio::test]
 async fn a_stall_in_the_middle_of_a_reply() {
-    let certs = Certs::new();
-    let server = Server::start(Behaviour {
+    let certs = TestCa::new();
+    let server = Server::start(Options {
         stall_in_ehlo: true,
-        ..Behaviour::default()
-    })
-    .await;
+        ..Options::default()
+    });
     let (step, failure, advice) =
-        failed(&check(&smarthost(server.port, Encryption::Starttls, None), &options(&certs)).await);
+        failed(&check(&smarthost(server.port(), Encryption::Starttls, None), &options(&certs)).await);
     assert_eq!((step, failure), (StepName::Ehlo, Failure::Timeout));
     assert!(advice.contains("stopped answering during ehlo"), "{advice}");
 }
 
 #[tokio::test]
 async fn connection_refused() {
-    let certs = Certs::new();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let certs = TestCa::new();
+    let port = test_support::closed_port();
     let report = check(&smarthost(port, Encryption::Starttls, None), &options(&certs)).await;
     let (step, failure, advice) = failed(&report);
     assert_eq!((step, failure), (StepName::Connect, Failure::Refused));

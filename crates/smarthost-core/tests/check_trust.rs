@@ -4,88 +4,22 @@
 //! CommonName-only certificates, relays given by address. Local servers on
 //! 127.0.0.1 only. The cases mirror what Postfix 3.7.11 with OpenSSL 3.0
 //! did on the wire (docs/check.md, "Trust: what Postfix trusts").
-#![cfg(feature = "check")]
-
-#[path = "support/smtp_server.rs"]
-mod smtp_server;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use smarthost_core::check::{check, CheckOptions, CheckReport, Failure, NameCheck, PostfixTrust, StepName};
 use smarthost_core::{Encryption, RelayHost, Smarthost};
-use smtp_server::{Behaviour, Cert, Server};
+use test_support::certs::{openssl_self_signed, params, self_signed, Cert, TestCa};
+use test_support::smtp::{Options, Server};
 
-/// A private CA.
-struct Ca {
-    pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        Ca {
-            pem: cert.pem(),
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A server certificate signed by this CA.
-    fn leaf(&self, params: rcgen::CertificateParams) -> (Cert, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let pem = cert.pem();
-        (
-            (
-                vec![cert.der().clone()],
-                PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-            ),
-            pem,
-        )
-    }
-}
-
-/// Parameters for these DNS names (SANs) with this CommonName.
-fn params(dns: &[&str], cn: &str) -> rcgen::CertificateParams {
-    let mut p = rcgen::CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p
-}
-
-/// A self-signed certificate, as `openssl req -x509` makes them (CA:TRUE,
-/// CommonName only) unless `params` say otherwise.
-fn self_signed(params: rcgen::CertificateParams) -> (Cert, String) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let pem = cert.pem();
-    (
-        (
-            vec![cert.der().clone()],
-            PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        ),
-        pem,
-    )
-}
-
-fn openssl_style_self_signed(cn: &str) -> (Cert, String) {
-    let mut p = params(&[], cn);
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    self_signed(p)
-}
-
-async fn serve(cert: Cert) -> Server {
-    Server::start(Behaviour {
+fn serve(cert: Cert) -> Server {
+    Server::start(Options {
         cert: Some(Arc::new(cert)),
-        ..Behaviour::default()
+        ..Options::default()
     })
-    .await
 }
 
 fn relay(host: &str, port: u16) -> Smarthost {
@@ -120,12 +54,12 @@ fn failed(report: &CheckReport) -> (StepName, Failure, String) {
 #[tokio::test]
 async fn a_private_ca_in_smtp_tls_ca_file_is_trusted_and_nothing_else_is() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("private relay CA");
-    let (cert, _) = ca.leaf(params(&["localhost"], "relay"));
-    let server = serve(cert).await;
-    let smarthost = relay("localhost", server.port);
+    let ca = TestCa::named("private relay CA");
+    let (cert, _) = ca.sign(params(&["localhost"], "relay"));
+    let server = serve(cert);
+    let smarthost = relay("localhost", server.port());
 
-    let trusted = ca_file(dir.path(), "relay-ca.pem", &[&ca.pem]);
+    let trusted = ca_file(dir.path(), "relay-ca.pem", &[&ca.pem()]);
     let report = check(&smarthost, &postfix(&trusted)).await;
     assert!(report.ok, "{report:#?}");
     let trust = report.trust.as_deref().unwrap();
@@ -142,7 +76,7 @@ async fn a_private_ca_in_smtp_tls_ca_file_is_trusted_and_nothing_else_is() {
 
     // Another CA in the file: the relay is not trusted, and the advice
     // names the file.
-    let other = ca_file(dir.path(), "other-ca.pem", &[&Ca::new("another CA").pem]);
+    let other = ca_file(dir.path(), "other-ca.pem", &[&TestCa::named("another CA").pem()]);
     let (step, failure, advice) = failed(&check(&smarthost, &postfix(&other)).await);
     assert_eq!((step, failure), (StepName::Starttls, Failure::CertificateUntrusted));
     assert!(advice.contains("other-ca.pem"), "{advice}");
@@ -165,16 +99,16 @@ async fn a_private_ca_in_smtp_tls_ca_file_is_trusted_and_nothing_else_is() {
 #[tokio::test]
 async fn a_hashed_ca_path_is_trusted_an_unhashed_file_in_it_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("path CA");
-    let (cert, _) = ca.leaf(params(&["localhost"], "relay"));
-    let server = serve(cert).await;
-    let smarthost = relay("localhost", server.port);
+    let ca = TestCa::named("path CA");
+    let (cert, _) = ca.sign(params(&["localhost"], "relay"));
+    let server = serve(cert);
+    let smarthost = relay("localhost", server.port());
 
     let hashed = dir.path().join("hashed");
     std::fs::create_dir(&hashed).unwrap();
     // The name OpenSSL looks up is the subject hash; any hash-shaped name
     // is read here, as the test cannot compute OpenSSL's hash.
-    std::fs::write(hashed.join("0a1b2c3d.0"), &ca.pem).unwrap();
+    std::fs::write(hashed.join("0a1b2c3d.0"), ca.pem()).unwrap();
     let trust = PostfixTrust {
         ca_path: Some(hashed),
         ..PostfixTrust::default()
@@ -185,7 +119,7 @@ async fn a_hashed_ca_path_is_trusted_an_unhashed_file_in_it_is_not() {
 
     let unhashed = dir.path().join("unhashed");
     std::fs::create_dir(&unhashed).unwrap();
-    std::fs::write(unhashed.join("relay-ca.pem"), &ca.pem).unwrap();
+    std::fs::write(unhashed.join("relay-ca.pem"), ca.pem()).unwrap();
     let trust = PostfixTrust {
         ca_path: Some(unhashed),
         ..PostfixTrust::default()
@@ -199,27 +133,27 @@ async fn a_self_signed_certificate_pinned_in_the_ca_file_passes() {
     let dir = tempfile::tempdir().unwrap();
     // CA:TRUE and a CommonName only, as `openssl req -x509 -subj
     // /CN=localhost` makes it: webpki alone says CaUsedAsEndEntity.
-    let (cert, pem) = openssl_style_self_signed("localhost");
-    let server = serve(cert).await;
-    let smarthost = relay("localhost", server.port);
+    let (cert, pem) = openssl_self_signed("localhost");
+    let server = serve(cert);
+    let smarthost = relay("localhost", server.port());
 
-    let pinned = ca_file(dir.path(), "pinned.pem", &[&Ca::new("unrelated CA").pem, &pem]);
+    let pinned = ca_file(dir.path(), "pinned.pem", &[&TestCa::named("unrelated CA").pem(), &pem]);
     let report = check(&smarthost, &postfix(&pinned)).await;
     assert!(report.ok, "{report:#?}");
     assert!(report.trust.unwrap().starts_with("pinned"));
 
     // Not pinned: a diagnosis, not Other(OtherError(CaUsedAsEndEntity)).
-    let other = ca_file(dir.path(), "other.pem", &[&Ca::new("unrelated CA").pem]);
+    let other = ca_file(dir.path(), "other.pem", &[&TestCa::named("unrelated CA").pem()]);
     let (step, failure, advice) = failed(&check(&smarthost, &postfix(&other)).await);
     assert_eq!((step, failure), (StepName::Starttls, Failure::CertificateSelfSigned));
     assert!(advice.contains("self-signed and not pinned"), "{advice}");
     assert!(advice.contains("other.pem"), "{advice}");
 
     // Pinned, but for another name: Postfix says "hostname mismatch".
-    let (cert, pem) = openssl_style_self_signed("relay.example");
-    let server = serve(cert).await;
+    let (cert, pem) = openssl_self_signed("relay.example");
+    let server = serve(cert);
     let pinned = ca_file(dir.path(), "pinned-other.pem", &[&pem]);
-    let (_, failure, _) = failed(&check(&relay("localhost", server.port), &postfix(&pinned)).await);
+    let (_, failure, _) = failed(&check(&relay("localhost", server.port()), &postfix(&pinned)).await);
     assert_eq!(failure, Failure::CertificateWrongName(vec!["CN=relay.example".into()]));
 }
 
@@ -230,9 +164,9 @@ async fn a_pinned_certificate_is_still_checked_for_dates_and_purpose() {
     expired.not_before = rcgen::date_time_ymd(2020, 1, 1);
     expired.not_after = rcgen::date_time_ymd(2021, 1, 1);
     let (cert, pem) = self_signed(expired);
-    let server = serve(cert).await;
+    let server = serve(cert);
     let pinned = ca_file(dir.path(), "expired.pem", &[&pem]);
-    let (_, failure, advice) = failed(&check(&relay("localhost", server.port), &postfix(&pinned)).await);
+    let (_, failure, advice) = failed(&check(&relay("localhost", server.port()), &postfix(&pinned)).await);
     assert_eq!(failure, Failure::CertificateExpired("2021-01-01 00:00:00 UTC".into()));
     assert!(advice.starts_with("certificate expired on 2021-01-01"), "{advice}");
 
@@ -240,17 +174,17 @@ async fn a_pinned_certificate_is_still_checked_for_dates_and_purpose() {
     future.not_before = rcgen::date_time_ymd(2090, 1, 1);
     future.not_after = rcgen::date_time_ymd(2091, 1, 1);
     let (cert, pem) = self_signed(future);
-    let server = serve(cert).await;
+    let server = serve(cert);
     let pinned = ca_file(dir.path(), "future.pem", &[&pem]);
-    let (_, failure, _) = failed(&check(&relay("localhost", server.port), &postfix(&pinned)).await);
+    let (_, failure, _) = failed(&check(&relay("localhost", server.port()), &postfix(&pinned)).await);
     assert_eq!(failure, Failure::CertificateNotYetValid);
 
     let mut client_only = params(&["localhost"], "localhost");
     client_only.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     let (cert, pem) = self_signed(client_only);
-    let server = serve(cert).await;
+    let server = serve(cert);
     let pinned = ca_file(dir.path(), "client.pem", &[&pem]);
-    let (_, failure, advice) = failed(&check(&relay("localhost", server.port), &postfix(&pinned)).await);
+    let (_, failure, advice) = failed(&check(&relay("localhost", server.port()), &postfix(&pinned)).await);
     assert_eq!(failure, Failure::CertificateWrongPurpose);
     assert!(advice.contains("not for TLS servers"), "{advice}");
 }
@@ -260,30 +194,30 @@ async fn a_ca_signed_certificate_alone_in_the_ca_file_is_not_trusted() {
     // OpenSSL takes only a self-signed certificate as its own anchor: a
     // leaf without its CA fails ("untrusted issuer"), as measured.
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("relay CA");
-    let (cert, leaf_pem) = ca.leaf(params(&["localhost"], "localhost"));
-    let server = serve(cert).await;
+    let ca = TestCa::named("relay CA");
+    let (cert, leaf_pem) = ca.sign(params(&["localhost"], "localhost"));
+    let server = serve(cert);
     let only_leaf = ca_file(dir.path(), "leaf.pem", &[&leaf_pem]);
-    let (_, failure, _) = failed(&check(&relay("localhost", server.port), &postfix(&only_leaf)).await);
+    let (_, failure, _) = failed(&check(&relay("localhost", server.port()), &postfix(&only_leaf)).await);
     assert_eq!(failure, Failure::CertificateUntrusted);
 }
 
 #[tokio::test]
 async fn names_as_openssl_matches_them() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("names CA");
-    let trust = ca_file(dir.path(), "ca.pem", &[&ca.pem]);
+    let ca = TestCa::named("names CA");
+    let trust = ca_file(dir.path(), "ca.pem", &[&ca.pem()]);
 
     // CommonName only: used because there is no dNSName.
-    let (cert, _) = ca.leaf(params(&[], "localhost"));
-    let server = serve(cert).await;
-    let report = check(&relay("localhost", server.port), &postfix(&trust)).await;
+    let (cert, _) = ca.sign(params(&[], "localhost"));
+    let server = serve(cert);
+    let report = check(&relay("localhost", server.port()), &postfix(&trust)).await;
     assert!(report.ok, "{report:#?}");
 
     // A dNSName hides the CommonName.
-    let (cert, _) = ca.leaf(params(&["mx.wrong.test"], "localhost"));
-    let server = serve(cert).await;
-    let (step, failure, advice) = failed(&check(&relay("localhost", server.port), &postfix(&trust)).await);
+    let (cert, _) = ca.sign(params(&["mx.wrong.test"], "localhost"));
+    let server = serve(cert);
+    let (step, failure, advice) = failed(&check(&relay("localhost", server.port()), &postfix(&trust)).await);
     assert_eq!(
         (step, failure),
         (
@@ -305,19 +239,19 @@ async fn a_relay_given_by_ipv4_address_is_matched_by_the_address_in_its_certific
     // Postfix 3.7.11 verified a certificate with the address 127.0.0.1
     // and refused one without it (tests/e2e_check.rs in the CLI).
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("ip CA");
-    let trust = ca_file(dir.path(), "ca.pem", &[&ca.pem]);
+    let ca = TestCa::named("ip CA");
+    let trust = ca_file(dir.path(), "ca.pem", &[&ca.pem()]);
     let mut p = params(&["localhost"], "localhost");
     p.subject_alt_names
         .push(rcgen::SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-    let (cert, _) = ca.leaf(p);
-    let server = serve(cert).await;
-    let report = check(&relay("127.0.0.1", server.port), &postfix(&trust)).await;
+    let (cert, _) = ca.sign(p);
+    let server = serve(cert);
+    let report = check(&relay("127.0.0.1", server.port()), &postfix(&trust)).await;
     assert!(report.ok, "{report:#?}");
 
-    let (cert, _) = ca.leaf(params(&["localhost"], "localhost"));
-    let server = serve(cert).await;
-    let (step, failure, _) = failed(&check(&relay("127.0.0.1", server.port), &postfix(&trust)).await);
+    let (cert, _) = ca.sign(params(&["localhost"], "localhost"));
+    let server = serve(cert);
+    let (step, failure, _) = failed(&check(&relay("127.0.0.1", server.port()), &postfix(&trust)).await);
     assert_eq!(step, StepName::Starttls);
     assert!(matches!(failure, Failure::CertificateWrongName(_)), "{failure:?}");
 }
@@ -325,13 +259,13 @@ async fn a_relay_given_by_ipv4_address_is_matched_by_the_address_in_its_certific
 #[tokio::test]
 async fn a_ca_certificate_presented_as_the_server_s_own() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("root CA");
+    let ca = TestCa::named("root CA");
     let mut p = params(&["localhost"], "localhost");
     p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let (cert, _) = ca.leaf(p);
-    let server = serve(cert).await;
-    let trust = ca_file(dir.path(), "ca.pem", &[&ca.pem]);
-    let (_, failure, advice) = failed(&check(&relay("localhost", server.port), &postfix(&trust)).await);
+    let (cert, _) = ca.sign(p);
+    let server = serve(cert);
+    let trust = ca_file(dir.path(), "ca.pem", &[&ca.pem()]);
+    let (_, failure, advice) = failed(&check(&relay("localhost", server.port()), &postfix(&trust)).await);
     assert_eq!(failure, Failure::CertificateIsCa);
     assert!(advice.contains("CA certificate (CA:TRUE) as its own"), "{advice}");
 }
@@ -340,15 +274,15 @@ async fn a_ca_certificate_presented_as_the_server_s_own() {
 /// check does not either, unless it checks for another mail server.
 #[tokio::test]
 async fn no_sni_as_postfix() {
-    let ca = Ca::new("sni CA");
-    let (cert, _) = ca.leaf(params(&["localhost"], "localhost"));
+    let ca = TestCa::named("sni CA");
+    let (cert, _) = ca.sign(params(&["localhost"], "localhost"));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let port = sni_recorder(cert, seen.clone()).await;
     let smarthost = Smarthost::new(RelayHost::parse(&format!("[localhost]:{port}")).unwrap())
         .with_encryption(Encryption::ImplicitTls);
     let options = CheckOptions {
         step_timeout: Duration::from_millis(500),
-        roots: Some(vec![pem_der(&ca.pem)]),
+        roots: Some(vec![pem_der(&ca.pem())]),
         ..CheckOptions::default()
     };
     let _ = check(&smarthost, &options).await;

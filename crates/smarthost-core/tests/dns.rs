@@ -1,6 +1,5 @@
 //! The DNS assistant against a DNS server started by the test on 127.0.0.1,
 //! serving fixed zones (no other address is ever asked).
-#![cfg(feature = "dns")]
 
 use std::net::Ipv4Addr;
 

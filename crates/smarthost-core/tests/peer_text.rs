@@ -2,10 +2,6 @@
 //! the AUTH lines (and with them the password, base64-encoded), sends
 //! terminal escape sequences and megabytes of reply. The report must show
 //! none of the secret's forms, no control character, and stay short.
-#![cfg(feature = "check")]
-
-#[path = "support/smtp_server.rs"]
-mod smtp_server;
 
 use std::time::Duration;
 
@@ -13,7 +9,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use smarthost_core::check::{check, CheckOptions, CheckReport, Failure, StepName};
 use smarthost_core::{Credentials, Encryption, RelayHost, Secret, Smarthost, Username};
-use smtp_server::{AuthReply, Banner, Behaviour, Server};
+use test_support::smtp::{AuthReply, Banner, Options, Server};
 
 const USER: &str = "postmaster@mg.example";
 
@@ -77,14 +73,13 @@ fn assert_safe(report: &CheckReport, password: &str) {
     assert!(json.len() < 16 * 1024, "report of {} bytes", json.len());
 }
 
-async fn run(password: &str, behaviour: Behaviour) -> CheckReport {
-    let server = Server::start(Behaviour {
+async fn run(password: &str, behaviour: Options) -> CheckReport {
+    let server = Server::start(Options {
         starttls: false,
         accounts: vec![(USER.to_owned(), "the-right-one".to_owned())],
         ..behaviour
-    })
-    .await;
-    check(&smarthost(server.port, password), &options()).await
+    });
+    check(&smarthost(server.port(), password), &options()).await
 }
 
 fn auth_failure(report: &CheckReport) -> (u16, String, String) {
@@ -101,9 +96,9 @@ async fn an_echoed_auth_plain_line_is_redacted() {
     let password = "echo-Secret-5b1c";
     let report = run(
         password,
-        Behaviour {
+        Options {
             auth_reply: AuthReply::Echo,
-            ..Behaviour::default()
+            ..Options::default()
         },
     )
     .await;
@@ -119,10 +114,10 @@ async fn an_echoed_auth_login_exchange_is_redacted_but_the_user_shows() {
     let password = "login-Secret-77aa";
     let report = run(
         password,
-        Behaviour {
-            mechanisms: "LOGIN",
+        Options {
+            mechanisms: "LOGIN".into(),
             auth_reply: AuthReply::Echo,
-            ..Behaviour::default()
+            ..Options::default()
         },
     )
     .await;
@@ -139,9 +134,9 @@ async fn a_short_password_is_redacted_in_its_encodings() {
     let password = "pw4";
     let report = run(
         password,
-        Behaviour {
+        Options {
             auth_reply: AuthReply::Echo,
-            ..Behaviour::default()
+            ..Options::default()
         },
     )
     .await;
@@ -159,9 +154,9 @@ async fn escape_sequences_in_the_banner_never_reach_the_report() {
     let password = "banner-Secret-0e0e";
     let report = run(
         password,
-        Behaviour {
+        Options {
             banner: Banner::Escapes,
-            ..Behaviour::default()
+            ..Options::default()
         },
     )
     .await;
@@ -178,9 +173,9 @@ async fn a_huge_echoing_reply_is_cut_short() {
     let password = "huge-Secret-31f9";
     let report = run(
         password,
-        Behaviour {
+        Options {
             auth_reply: AuthReply::EchoHuge,
-            ..Behaviour::default()
+            ..Options::default()
         },
     )
     .await;
@@ -198,9 +193,9 @@ async fn a_nine_megabyte_reply_line_is_refused() {
     let password = "nine-Secret-4d4d";
     let report = run(
         password,
-        Behaviour {
+        Options {
             auth_reply: AuthReply::NineMegabytes,
-            ..Behaviour::default()
+            ..Options::default()
         },
     )
     .await;

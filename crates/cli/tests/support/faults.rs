@@ -1,7 +1,7 @@
 //! Shared helpers for the fault-injection tests (crash.rs, enospc.rs): run
 //! the real binary with a timeout, generate an old and a new policy, take a
 //! snapshot of the configuration under a root and compare it with reference
-//! snapshots, find a private Postfix, mount a tmpfs.
+//! snapshots, write a private Postfix configuration, mount a tmpfs.
 //!
 //! Include with `#[path = "support/faults.rs"] mod faults;`.
 
@@ -112,15 +112,6 @@ pub(crate) fn strings<S: AsRef<str>>(items: &[S]) -> Vec<String> {
 
 pub(crate) fn path_str(p: &Path) -> String {
     p.to_str().expect("test paths are UTF-8").to_owned()
-}
-
-/// Whether the tests run as root.
-pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .ok()
-        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Whether an environment variable is set to something other than "" or "0".
@@ -523,76 +514,11 @@ pub(crate) fn table_keys(snapshot: &Snapshot, prefix: &str) -> BTreeMap<String, 
 // ---------------------------------------------------------------------------
 // A private Postfix instance's configuration (shared notes, postfix-e2e.md).
 
-/// Why a private Postfix instance cannot be used here, if it cannot.
-pub(crate) fn postfix_unavailable() -> Option<String> {
-    for bin in ["/usr/sbin/postfix", "/usr/sbin/postmap", "/usr/lib/postfix/sbin/master"] {
-        if !Path::new(bin).exists() {
-            return Some(format!(
-                "{bin} is missing: Postfix is not installed (apt-get install postfix libsasl2-modules)"
-            ));
-        }
-    }
-    if !is_root() {
-        return Some("a private Postfix instance needs root".into());
-    }
-    None
-}
-
-/// Returns false (and says why) when Postfix cannot be used here; panics
-/// instead when SMARTHOST_REQUIRE_POSTFIX is set (CI).
-pub(crate) fn require_postfix(what: &str) -> bool {
-    match postfix_unavailable() {
-        None => true,
-        Some(why) if std::env::var_os("SMARTHOST_REQUIRE_POSTFIX").is_some() => {
-            panic!("SMARTHOST_REQUIRE_POSTFIX is set but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipped {what}: {why}");
-            false
-        }
-    }
-}
-
 /// Writes a private instance's main.cf and master.cf into `config_dir`
 /// (queue and data folders in `var_dir`), enough for `postmap -c` and
 /// `postfix -c ... check`. Nothing is started.
 pub(crate) fn write_private_instance(config_dir: &Path, var_dir: &Path) {
-    for sub in ["queue", "data"] {
-        std::fs::create_dir_all(var_dir.join(sub)).unwrap();
-    }
-    let _ = Command::new("chown").arg("postfix").arg(var_dir.join("data")).status();
-    std::fs::create_dir_all(config_dir).unwrap();
-    let v = var_dir.display();
-    let main = format!(
-        "# A private Postfix instance for the fault-injection tests.\n\
-         queue_directory = {v}/queue\n\
-         data_directory = {v}/data\n\
-         command_directory = /usr/sbin\n\
-         daemon_directory = /usr/lib/postfix/sbin\n\
-         mail_owner = postfix\n\
-         setgid_group = postdrop\n\
-         compatibility_level = 3.6\n\
-         myhostname = pf.test\n\
-         mydestination =\n\
-         inet_interfaces = loopback-only\n\
-         inet_protocols = ipv4\n\
-         smtp_dns_support_level = disabled\n\
-         maillog_file = {v}/maillog\n\
-         maillog_file_prefixes = {v}\n"
-    );
-    std::fs::write(config_dir.join("main.cf"), main).unwrap();
-    let master = std::fs::read_to_string("/usr/share/postfix/master.cf.dist").expect("postfix's master.cf.dist");
-    let master: String = master
-        .lines()
-        .map(|l| {
-            if l.starts_with("smtp      inet") {
-                format!("#{l}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(config_dir.join("master.cf"), master).unwrap();
+    test_support::postfix::write_config(config_dir, var_dir, "");
 }
 
 // ---------------------------------------------------------------------------

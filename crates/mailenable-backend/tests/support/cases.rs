@@ -1,31 +1,16 @@
 //! Policies shared by the native and the Wine tests.
 #![allow(dead_code)] // each test binary uses a part
 
-use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
+use smarthost_core::{Encryption, Policy, Smarthost};
 
 pub(crate) const PASSWORD: &str = "me-Pa55\"quote\\back wörd";
 
+/// A smarthost whose user (if any) logs in with [`PASSWORD`].
 pub(crate) fn relay(text: &str, encryption: Encryption, user: Option<&str>) -> Smarthost {
-    let s = Smarthost::new(RelayHost::parse(text).unwrap()).with_encryption(encryption);
-    match user {
-        Some(u) => s.with_credentials(Credentials::new(
-            Username::new(u).unwrap(),
-            Secret::new(PASSWORD.to_owned()).unwrap(),
-        )),
-        None => s,
-    }
+    test_support::builders::relay(text, encryption, user.map(|u| (u, PASSWORD)))
 }
 
-pub(crate) fn policy(server: Option<Smarthost>, domains: &[(&str, Smarthost)]) -> Policy {
-    Policy {
-        server,
-        domains: domains
-            .iter()
-            .map(|(d, s)| (d.parse::<DomainName>().unwrap(), s.clone()))
-            .collect(),
-        ..Policy::default()
-    }
-}
+pub(crate) use test_support::builders::policy;
 
 /// server only, domain only, both, with and without auth, and disabled.
 pub(crate) fn cases() -> Vec<(&'static str, Policy)> {

@@ -1,7 +1,8 @@
 #![allow(dead_code)] // each test binary uses a part of the matrix
 //! The policies every Postfix test runs: snapshots, `postfix check`, e2e.
 
-use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
+use smarthost_core::{Encryption, Policy, Smarthost};
+use test_support::builders::{self, policy};
 
 /// The one password every test credential uses, so tests can assert that it
 /// never leaks and redact it in snapshots.
@@ -40,28 +41,10 @@ inet_interfaces = all
 inet_protocols = all
 ";
 
-/// Builds a smarthost from a relay string, encryption and optional user.
+/// A smarthost from a relay string, encryption and optional user, who logs
+/// in with [`PASSWORD`].
 pub(crate) fn relay(text: &str, encryption: Encryption, user: Option<&str>) -> Smarthost {
-    let s = Smarthost::new(RelayHost::parse(text).unwrap()).with_encryption(encryption);
-    match user {
-        Some(u) => s.with_credentials(Credentials::new(
-            Username::new(u).unwrap(),
-            Secret::new(PASSWORD.to_owned()).unwrap(),
-        )),
-        None => s,
-    }
-}
-
-fn domain(name: &str) -> DomainName {
-    name.parse().unwrap()
-}
-
-fn policy(server: Option<Smarthost>, domains: Vec<(&str, Smarthost)>) -> Policy {
-    Policy {
-        server,
-        domains: domains.into_iter().map(|(d, s)| (domain(d), s)).collect(),
-        ..Policy::default()
-    }
+    builders::relay(text, encryption, user.map(|u| (u, PASSWORD)))
 }
 
 /// Named policies covering the matrix of issue #11.
@@ -70,17 +53,17 @@ pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
     let sendgrid = || relay("[smtp.sendgrid.net]:587", Starttls, Some("apikey"));
     let mut unchecked = policy(
         Some(relay("[selfsigned.example]:587", Starttls, Some("u"))),
-        vec![("a.example", relay("[selfsigned.example]:2525", Starttls, Some("u")))],
+        &[("a.example", relay("[selfsigned.example]:2525", Starttls, Some("u")))],
     );
     unchecked.features.server.check_certificate = false;
     unchecked.features.domain.check_certificate = false;
     vec![
-        ("server_only_starttls_auth", policy(Some(sendgrid()), vec![])),
+        ("server_only_starttls_auth", policy(Some(sendgrid()), &[])),
         (
             "server_and_domain_starttls",
             policy(
                 Some(sendgrid()),
-                vec![(
+                &[(
                     "a.example",
                     relay("[smtp.mailgun.org]:587", Starttls, Some("postmaster@mg.a.example")),
                 )],
@@ -90,7 +73,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
             "domains_only_shared_relay_two_accounts",
             policy(
                 None,
-                vec![
+                &[
                     ("a.example", relay("[smtp.mailgun.org]:587", Starttls, Some("user-a"))),
                     ("b.example", relay("[smtp.mailgun.org]:587", Starttls, Some("user-b"))),
                     ("c.example", relay("[relay.c.example]:25", Encryption::None, None)),
@@ -101,14 +84,14 @@ pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
             "server_465_domain_587",
             policy(
                 Some(relay("[smtp.sendgrid.net]:465", ImplicitTls, Some("apikey"))),
-                vec![("a.example", relay("[smtp.mailgun.org]:587", Starttls, Some("user-a")))],
+                &[("a.example", relay("[smtp.mailgun.org]:587", Starttls, Some("user-a")))],
             ),
         ),
         (
             "server_587_domain_465",
             policy(
                 Some(sendgrid()),
-                vec![(
+                &[(
                     "c.example",
                     relay("[smtp.mailgun.org]:465", ImplicitTls, Some("user-c")),
                 )],
@@ -116,28 +99,25 @@ pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
         ),
         (
             "server_encryption_not_required_no_auth",
-            policy(
-                Some(relay("[relay.internal.example]:25", Encryption::None, None)),
-                vec![],
-            ),
+            policy(Some(relay("[relay.internal.example]:25", Encryption::None, None)), &[]),
         ),
         ("certificate_check_off", unchecked),
         (
             "mx_lookup_unbracketed_no_auth",
-            policy(Some(relay("mail.example.net:587", Starttls, None)), vec![]),
+            policy(Some(relay("mail.example.net:587", Starttls, None)), &[]),
         ),
         (
             "ip_relays_ipv6_and_ipv4",
             policy(
                 Some(relay("[2001:db8::25]:587", Starttls, Some("v6user"))),
-                vec![("d.example", relay("[192.0.2.25]:465", ImplicitTls, None))],
+                &[("d.example", relay("[192.0.2.25]:465", ImplicitTls, None))],
             ),
         ),
         (
             "domain_without_credentials_on_the_server_relay",
             policy(
                 Some(sendgrid()),
-                vec![
+                &[
                     ("n.example", relay("[smtp.sendgrid.net]:587", Starttls, None)),
                     ("t.example", relay("[smtp.sendgrid.net]:465", ImplicitTls, None)),
                 ],
