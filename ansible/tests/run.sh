@@ -28,11 +28,15 @@ before="$(snapshot)"
 play check --check --diff -e 'relay=[smtp.mailgun.org]:587'
 after="$(snapshot)"
 play bad -e '{"relay": "bad host"}'
+# SmarterMail: the URL and the administrator's password reach the binary
+# (a closed port on this machine answers), the password only through the
+# environment, and it shows nowhere.
+play smartermail -e backend=smartermail -e live=true -e url=http://127.0.0.1:9 -e admin_password=sm-admin-secret-5b2f
 
 python3 - "$out" "$root" "$before" "$after" <<'PY'
 import json, pathlib, sys
 out, root, before, after = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]
-secrets = ["SG.ansible-test-secret-7c1d", "mg-ansible-test-secret-3e9a"]
+secrets = ["SG.ansible-test-secret-7c1d", "mg-ansible-test-secret-3e9a", "sm-admin-secret-5b2f"]
 failures = []
 checks = 0
 def check(ok, what):
@@ -49,7 +53,7 @@ def result(name):
     stats = data["stats"]["localhost"]
     task = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
     return stats, task
-for name in ["first", "second", "check", "bad"]:
+for name in ["first", "second", "check", "bad", "smartermail"]:
     text = (out / (name + ".json")).read_text() + (out / (name + ".err")).read_text()
     check(not any(s in text for s in secrets), name + ": no secret in the output")
 stats, task = result("first")
@@ -67,6 +71,10 @@ stats, task = result("bad")
 check(stats["failures"] == 1, "bad relay: the task fails")
 check((root / "etc/postfix/main.cf").read_text() == main_cf, "bad relay: nothing written")
 check('relay: "bad host" is invalid: contains whitespace' in task.get("msg", ""), "bad relay: the tool's message: " + task.get("msg", "")[:120])
+stats, task = result("smartermail")
+msg = task.get("msg", "")
+check(stats["failures"] == 1 and "Connection refused" in msg, "smartermail: the binary was given the URL: " + msg[:160])
+check("SMARTERMAIL_PASSWORD" not in msg and "--url" not in msg, "smartermail: and the administrator's password: " + msg[:160])
 print("ansible: %d passed, %d failed" % (checks - len(failures), len(failures)))
 sys.exit(1 if failures else 0)
 PY

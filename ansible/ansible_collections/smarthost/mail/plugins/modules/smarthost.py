@@ -42,6 +42,20 @@ options:
     description: Lookup table type (default from postconf -m).
     type: str
     choices: [hash, lmdb, texthash]
+  url:
+    description:
+      - SmarterMail only, the server's URL, e.g. C(https://mail.example.com).
+      - The module talks to SmarterMail's web API from the host it runs on, so it need not run on the Windows server itself (see the notes).
+    type: str
+  admin_user:
+    description: SmarterMail only, the system administrator's user name.
+    type: str
+    default: admin
+  admin_password:
+    description:
+      - SmarterMail only, the system administrator's password.
+      - Passed to the binary in its environment (C(SMARTERMAIL_PASSWORD)), never on its command line. Use a no_log variable or a vault.
+    type: str
   reload:
     description: Reload the mail server after a change.
     type: bool
@@ -95,11 +109,29 @@ options:
   features:
     description: "Feature settings: {server: {enabled, check_certificate}, domain: {...}}."
     type: dict
+notes:
+  - This is a Python module, so its target must run Python; a Windows server cannot be its target.
+  - "For SmarterMail, run it on a Linux host (for example C(delegate_to: localhost)) with O(url) pointing to the SmarterMail server;
+    run C(smarthost smartermail learn) against that server first (see docs/backends/smartermail.md)."
+  - For MailEnable on a Windows host, run C(smarthost.exe) there with C(ansible.windows.win_command)
+    (C(smarthost.exe --backend mailenable --policy policy.toml --json apply)),
+    after C(smarthost.exe mailenable learn) on that server (see docs/backends/mailenable.md).
 author:
   - smarthost developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
+- name: A SmarterMail server's smarthost, through its web API
+  smarthost.mail.smarthost:
+    backend: smartermail
+    url: https://mail.example.com
+    admin_user: admin
+    admin_password: "{{ smartermail_admin_password }}"
+    server:
+      provider: sendgrid
+      password: "{{ sendgrid_api_key }}"
+  delegate_to: localhost
+
 - name: Relay through SendGrid, and one domain through Mailgun EU
   smarthost.mail.smarthost:
     server:
@@ -182,6 +214,9 @@ def main():
             config_dir=dict(type="path"),
             map_dir=dict(type="path"),
             map_type=dict(type="str", choices=["hash", "lmdb", "texthash"]),
+            url=dict(type="str"),
+            admin_user=dict(type="str", default="admin"),
+            admin_password=dict(type="str", no_log=True),
             reload=dict(type="bool", default=True),
             server=dict(type="dict", options=SMARTHOST_OPTIONS),
             domains=dict(
@@ -199,13 +234,19 @@ def main():
         with open(policy, "w") as f:
             f.write(policy_text(params, folder))
         cmd = [params["binary"], "--backend", params["backend"], "--policy", policy, "--json"]
-        for option in ("root", "config_dir", "map_dir", "map_type"):
+        for option in ("root", "config_dir", "map_dir", "map_type", "url"):
             if params.get(option):
                 cmd += ["--" + option.replace("_", "-"), params[option]]
+        environ = {}
+        if params["backend"] == "smartermail":
+            cmd += ["--admin-user", params["admin_user"]]
+            if params.get("admin_password"):
+                # In the environment, never on the command line.
+                environ["SMARTERMAIL_PASSWORD"] = params["admin_password"]
         if not params["reload"]:
             cmd.append("--no-reload")
         cmd.append("plan" if module.check_mode else "apply")
-        rc, out, err = module.run_command(cmd)
+        rc, out, err = module.run_command(cmd, environ_update=environ)
         if rc != 0:
             module.fail_json(msg=err.strip() or out.strip(), rc=rc)
         result = json.loads(out)
