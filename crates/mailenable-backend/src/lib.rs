@@ -42,9 +42,9 @@ mod apply;
 mod error;
 mod folder;
 pub mod learn;
-mod model;
 pub mod names;
 mod plan;
+mod read;
 pub mod regfile;
 mod registry;
 pub mod schema;
@@ -146,7 +146,7 @@ impl MailEnableWriter {
     /// with `names`. A symbolic link, FIFO, device or folder there is
     /// refused.
     pub fn import(path: &Path, names: &Names) -> Result<Policy, Error> {
-        model::read(&folder::load(path)?, names)
+        read::read(&folder::load(path)?, names)
     }
 }
 
@@ -186,12 +186,10 @@ impl ConfigWriter for MailEnableWriter {
 
     fn read(&self) -> Result<Policy, Error> {
         match &self.target {
-            Target::Registry(reg, _) => {
-                model::read(reg.lock().unwrap_or_else(|e| e.into_inner()).as_ref(), &self.names)
-            }
+            Target::Registry(reg, _) => read::read(reg.lock().unwrap_or_else(|e| e.into_inner()).as_ref(), &self.names),
             Target::Folder(folder) => {
                 let (_guard, _) = folder.enter(false)?;
-                model::read(
+                read::read(
                     &folder::parse(&folder.reg_path(), folder.read()?.as_deref())?,
                     &self.names,
                 )

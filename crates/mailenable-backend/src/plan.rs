@@ -3,11 +3,10 @@
 //! every managed value the plan was made from.
 
 use smarthost_core::transaction::Basis;
-use smarthost_core::{Change, CommandRun, Plan, Policy, RegistryChange, RegistryValue, Secret};
+use smarthost_core::{Change, CommandRun, Encryption, Plan, Policy, RegistryChange, RegistryValue, Secret, Smarthost};
 
 use crate::error::Error;
-use crate::model;
-use crate::names::{Names, Role};
+use crate::names::{LevelNames, Names, Role};
 use crate::registry::{self, RegData, Registry};
 use crate::schema;
 
@@ -96,7 +95,7 @@ pub(crate) fn changes(
                 role: Role::Enabled,
             })?;
             wanted.push((schema::SMTP_KEY.into(), enabled.to_owned(), Some(RegData::Dword(1))));
-            for (name, value) in model::values(&names.server, "server", s)? {
+            for (name, value) in values(&names.server, "server", s)? {
                 wanted.push((schema::SMTP_KEY.into(), name, value));
             }
         }
@@ -136,7 +135,7 @@ pub(crate) fn changes(
         Some(domains) => {
             for (domain, s) in &desired.domains {
                 let key = format!("{}\\{domain}", domains.key);
-                for (name, value) in model::values(&domains.values, &format!("domains.{:?}", domain.as_str()), s)? {
+                for (name, value) in values(&domains.values, &format!("domains.{:?}", domain.as_str()), s)? {
                     wanted.push((key.clone(), name, value));
                 }
             }
@@ -217,4 +216,60 @@ pub(crate) fn plan(
         }
     }
     Ok(plan)
+}
+
+/// The values for one smarthost (`None`: delete the value), named by
+/// `names`. A value the smarthost needs whose name is not known is an
+/// error; one it does not need is left out when unknown.
+fn values(names: &LevelNames, field: &str, s: &Smarthost) -> Result<Vec<(String, Option<RegData>)>, Error> {
+    let invalid = |reason: &str| {
+        Error::Policy(smarthost_core::Error::Invalid {
+            field: format!("{field}.relay"),
+            value: s.relay.to_string(),
+            reason: reason.into(),
+        })
+    };
+    if s.relay.mx_lookup() {
+        return Err(invalid(
+            "MailEnable connects to the smart host itself and does no MX lookup: write it in brackets, as [host]:port",
+        ));
+    }
+    let tls = match s.encryption {
+        Encryption::None => 0,
+        Encryption::Starttls => 1,
+        Encryption::ImplicitTls => {
+            return Err(invalid("MailEnable's smart host settings offer no implicit TLS (port 465) in any public source: use STARTTLS, usually on port 587"))
+        }
+    };
+    let host = s.relay.host().to_string();
+    let (auth, user, pass) = match &s.credentials {
+        Some(c) => (
+            1,
+            Some(RegData::Sz(c.username().to_string())),
+            Some(RegData::Sz(c.password().expose().to_owned())),
+        ),
+        None => (0, None, None),
+    };
+    let needed = [
+        (Role::Host, Some(RegData::Sz(host)), true),
+        (Role::Port, Some(RegData::Dword(u32::from(s.relay.port()))), true),
+        (Role::Auth, Some(RegData::Dword(auth)), auth == 1),
+        (Role::Username, user, auth == 1),
+        (Role::Password, pass, auth == 1),
+        (Role::Tls, Some(RegData::Dword(tls)), tls == 1),
+    ];
+    let mut out = Vec::new();
+    for (role, data, required) in needed {
+        match names.get(&role) {
+            Some(name) => out.push((name.clone(), data)),
+            None if required => {
+                return Err(Error::Unlearned {
+                    field: field.to_owned(),
+                    role,
+                })
+            }
+            None => {}
+        }
+    }
+    Ok(out)
 }

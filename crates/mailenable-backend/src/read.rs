@@ -1,5 +1,5 @@
-//! Between the policy and MailEnable's values: what each smarthost becomes,
-//! and what the values say back.
+//! Reading: the policy MailEnable's values describe, under the learned (or
+//! built-in) names.
 
 use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
 
@@ -7,62 +7,6 @@ use crate::error::Error;
 use crate::names::{LevelNames, Names, Role};
 use crate::registry::{RegData, Registry};
 use crate::schema;
-
-/// The values for one smarthost (`None`: delete the value), named by
-/// `names`. A value the smarthost needs whose name is not known is an
-/// error; one it does not need is left out when unknown.
-pub(crate) fn values(names: &LevelNames, field: &str, s: &Smarthost) -> Result<Vec<(String, Option<RegData>)>, Error> {
-    let invalid = |reason: &str| {
-        Error::Policy(smarthost_core::Error::Invalid {
-            field: format!("{field}.relay"),
-            value: s.relay.to_string(),
-            reason: reason.into(),
-        })
-    };
-    if s.relay.mx_lookup() {
-        return Err(invalid(
-            "MailEnable connects to the smart host itself and does no MX lookup: write it in brackets, as [host]:port",
-        ));
-    }
-    let tls = match s.encryption {
-        Encryption::None => 0,
-        Encryption::Starttls => 1,
-        Encryption::ImplicitTls => {
-            return Err(invalid("MailEnable's smart host settings offer no implicit TLS (port 465) in any public source: use STARTTLS, usually on port 587"))
-        }
-    };
-    let host = s.relay.host().to_string();
-    let (auth, user, pass) = match &s.credentials {
-        Some(c) => (
-            1,
-            Some(RegData::Sz(c.username().to_string())),
-            Some(RegData::Sz(c.password().expose().to_owned())),
-        ),
-        None => (0, None, None),
-    };
-    let needed = [
-        (Role::Host, Some(RegData::Sz(host)), true),
-        (Role::Port, Some(RegData::Dword(u32::from(s.relay.port()))), true),
-        (Role::Auth, Some(RegData::Dword(auth)), auth == 1),
-        (Role::Username, user, auth == 1),
-        (Role::Password, pass, auth == 1),
-        (Role::Tls, Some(RegData::Dword(tls)), tls == 1),
-    ];
-    let mut out = Vec::new();
-    for (role, data, required) in needed {
-        match names.get(&role) {
-            Some(name) => out.push((name.clone(), data)),
-            None if required => {
-                return Err(Error::Unlearned {
-                    field: field.to_owned(),
-                    role,
-                })
-            }
-            None => {}
-        }
-    }
-    Ok(out)
-}
 
 fn unreadable(key: &str, name: &str, reason: &str) -> Error {
     Error::Unreadable {
