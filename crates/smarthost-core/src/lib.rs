@@ -96,7 +96,9 @@ pub use error_kind::{Classify, ErrorKind};
 pub use features::{Features, LevelFeatures};
 pub use plan::{ApiRequest, Change, CommandRun, FileChange, Plan, RegistryChange, RegistryValue, JSON_SCHEMA};
 pub use policy::{Policy, Route, Via};
-pub use policy_file::{CredentialSource, LocalSecrets, PolicyDocument, SecretResolver, SecretSource, SmarthostSpec};
+pub use policy_file::{
+    CredentialSource, LocalSecrets, PolicyDocument, SecretField, SecretResolver, SecretSource, SmarthostSpec,
+};
 pub use preset::{Preset, Provider, RelayChoice, SpfRequirement, PROVIDERS};
 pub use relay::{Host, RelayHost, DEFAULT_PORT};
 pub use smarthost::Smarthost;

@@ -29,7 +29,7 @@ fn parse(text: &str) -> Result<PolicyDocument, Error> {
 fn parsing_reads_neither_the_file_nor_the_variable() {
     // Both sources would fail if they were read.
     let document = parse(TEXT).unwrap();
-    let sources: Vec<(String, SecretSource)> = document.secret_sources().map(|(field, s)| (field, s.clone())).collect();
+    let sources: Vec<(String, SecretSource)> = document.secret_sources().map(|s| (s.field, s.source.clone())).collect();
     assert_eq!(
         sources,
         [
@@ -104,7 +104,7 @@ fn relative_password_files_are_joined_to_the_policy_folder_without_reading() {
         "[server]\nrelay = \"r.example\"\nusername = \"u\"\npassword_file = \"keys/relay\"\n",
     )
     .unwrap();
-    let (_, source) = document.secret_sources().next().unwrap();
+    let source = document.secret_sources().next().unwrap().source;
     assert_eq!(*source, SecretSource::File("/srv/policies/keys/relay".into()));
     assert_eq!(source.to_string(), "file /srv/policies/keys/relay");
 }

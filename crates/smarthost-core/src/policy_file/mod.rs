@@ -182,6 +182,16 @@ pub struct SmarthostSpec {
     pub credentials: Option<CredentialSource>,
 }
 
+/// A password's field in the policy and where it comes from
+/// ([`PolicyDocument::secret_sources`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretField<'a> {
+    /// The dotted path of the password, e.g. `domains."a.example".password`.
+    pub field: String,
+    /// Where it comes from.
+    pub source: &'a SecretSource,
+}
+
 /// A user name and where its password comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialSource {
@@ -268,16 +278,17 @@ impl PolicyDocument {
         Ok(document)
     }
 
-    /// Every password source with the field it is for, in file order.
-    pub fn secret_sources(&self) -> impl Iterator<Item = (String, &SecretSource)> {
+    /// Every password source with the field it is for: the server's
+    /// first, then the domains' in order.
+    pub fn secret_sources(&self) -> impl Iterator<Item = SecretField<'_>> {
         let server = self.server.iter().map(|s| ("server".to_owned(), s));
-        let domains = self
-            .domains
-            .iter()
-            .map(|(d, s)| (format!("domains.{:?}", d.as_str()), s));
-        server
-            .chain(domains)
-            .filter_map(|(prefix, s)| Some((format!("{prefix}.password"), &s.credentials.as_ref()?.password)))
+        let domains = (self.domains.iter()).map(|(d, s)| (format!("domains.{:?}", d.as_str()), s));
+        server.chain(domains).filter_map(|(prefix, s)| {
+            Some(SecretField {
+                field: format!("{prefix}.password"),
+                source: &s.credentials.as_ref()?.password,
+            })
+        })
     }
 
     /// The policy, each password read through `resolver`. Errors name the
