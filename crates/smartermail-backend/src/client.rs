@@ -30,6 +30,8 @@ pub(crate) struct Client {
     password: Secret,
     token: Mutex<Option<String>>,
     guard: Box<Guard>,
+    /// Only `GET` requests (and the login): how `learn` talks.
+    read_only: bool,
 }
 
 /// What keeps a hostile or stuck server in check.
@@ -113,7 +115,15 @@ impl Client {
                 deadline: Mutex::new(None),
                 redactor,
             }),
+            read_only: false,
         }
+    }
+
+    /// The same client, refusing every request but `GET` (the login
+    /// excepted): what `learn` uses.
+    pub(crate) fn read_only(mut self) -> Client {
+        self.read_only = true;
+        self
     }
 
     /// Starts a writer call: its requests, together, must be done within
@@ -246,6 +256,9 @@ impl Client {
 
     /// Calls the API; logs in first, and once more when the token expired.
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Error> {
+        if self.read_only && method != "GET" {
+            return Err(http(method, path, "refused: this client only reads (GET)"));
+        }
         let redactor = match body {
             Some(body) => with_body_secrets(self.guard.redactor.clone(), body),
             None => self.guard.redactor.clone(),
