@@ -57,7 +57,11 @@ fn verify_gateway(names: &Names, path: &str, sent: &Gateway, found: Option<&Gate
     let mut fields: Vec<(String, String, String)> = vec![
         (field(role::ADDRESS), sent.address.clone(), found.address.clone()),
         (field(role::PORT), sent.port.to_string(), found.port.to_string()),
-        (field(role::ENCRYPTION), sent.encryption.clone(), found.encryption.clone()),
+        (
+            field(role::ENCRYPTION),
+            sent.encryption.clone(),
+            found.encryption.clone(),
+        ),
         (
             field(role::ENABLED),
             sent.is_enabled.to_string(),
@@ -71,7 +75,14 @@ fn verify_gateway(names: &Names, path: &str, sent: &Gateway, found: Option<&Gate
         ),
     ];
     if names.get(role::DESCRIPTION).is_some() {
-        fields.insert(0, (field(role::DESCRIPTION), sent.description.clone(), found.description.clone()));
+        fields.insert(
+            0,
+            (
+                field(role::DESCRIPTION),
+                sent.description.clone(),
+                found.description.clone(),
+            ),
+        );
     }
     if sent.use_authentication {
         fields.push((field(role::USERNAME), sent.username.clone(), found.username.clone()));
@@ -143,17 +154,14 @@ impl Run<'_, '_> {
                 let reply = client.call("POST", path, Some(body))?;
                 let id_field = self.names.text(role::ID);
                 let wrapper = self.names.text(role::WRAPPER);
-                let from_reply = [
-                    reply.get(&wrapper).and_then(|g| g.get(&id_field)),
-                    reply.get(&id_field),
-                ]
-                .into_iter()
-                .flatten()
-                .find_map(|v| match v {
-                    Value::String(s) if !s.is_empty() => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                });
+                let from_reply = [reply.get(&wrapper).and_then(|g| g.get(&id_field)), reply.get(&id_field)]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|v| match v {
+                        Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    });
                 let now = self.gateways()?;
                 // Else the one gateway that is new since the plan was read.
                 let id = from_reply.or_else(|| {

@@ -196,9 +196,15 @@ fn from_openapi(l: &mut Learner, doc: &Value, at: &str) -> Result<(), Error> {
         for (method, op) in item.as_object().into_iter().flatten() {
             let role = match (method.as_str(), has_param) {
                 ("get", false) => role::LIST,
-                ("post" | "put" | "delete", true) if lower.contains("delete") || method == "delete" => role::DELETE,
+                ("post" | "put" | "delete", true)
+                    if ["delete", "remove"].iter().any(|w| lower.contains(w)) || method == "delete" =>
+                {
+                    role::DELETE
+                }
                 ("post" | "put", false)
-                    if ["put", "add", "create", "new"].iter().any(|w| lower.rsplit('/').next().unwrap_or_default().contains(w)) =>
+                    if ["put", "add", "create", "new"]
+                        .iter()
+                        .any(|w| lower.rsplit('/').next().unwrap_or_default().contains(w)) =>
                 {
                     role::CREATE
                 }
@@ -225,18 +231,24 @@ fn from_openapi(l: &mut Learner, doc: &Value, at: &str) -> Result<(), Error> {
             continue;
         }
         let (path, op) = &candidates[0];
-        l.set(name, Value::String(path.clone()), format!("the server's OpenAPI document ({at})"))?;
+        l.set(
+            name,
+            Value::String(path.clone()),
+            format!("the server's OpenAPI document ({at})"),
+        )?;
         if name == role::CREATE {
-            let body = op
-                .pointer("/requestBody/content/application~1json/schema")
-                .or_else(|| {
-                    op.get("parameters")?
-                        .as_array()?
-                        .iter()
-                        .find(|p| p.get("in").and_then(Value::as_str) == Some("body"))?
-                        .get("schema")
-                });
-            if let Some(props) = body.map(|b| resolve_ref(doc, b)).and_then(|b| b.get("properties")).and_then(Value::as_object) {
+            let body = op.pointer("/requestBody/content/application~1json/schema").or_else(|| {
+                op.get("parameters")?
+                    .as_array()?
+                    .iter()
+                    .find(|p| p.get("in").and_then(Value::as_str) == Some("body"))?
+                    .get("schema")
+            });
+            if let Some(props) = body
+                .map(|b| resolve_ref(doc, b))
+                .and_then(|b| b.get("properties"))
+                .and_then(Value::as_object)
+            {
                 if props.len() == 1 {
                     let key = props.keys().next().cloned().unwrap_or_default();
                     l.set(
@@ -317,7 +329,9 @@ pub fn learn(
             }
         };
         if path.contains("://") || path.contains('?') || path.contains(char::is_whitespace) {
-            return Err(Error::Learn(format!("--endpoint {key}={path}: give the path below --url")));
+            return Err(Error::Learn(format!(
+                "--endpoint {key}={path}: give the path below --url"
+            )));
         }
         let path = endpoint_path(path);
         if matches!(key.as_str(), "update" | "delete") != path.contains("{id}") {
@@ -325,7 +339,11 @@ pub fn learn(
                 "--endpoint {key}={path}: update and delete take the gateway's {{id}}, list and create do not"
             )));
         }
-        l.set(name, Value::String(path), format!("given by the administrator (--endpoint {key})"))?;
+        l.set(
+            name,
+            Value::String(path),
+            format!("given by the administrator (--endpoint {key})"),
+        )?;
     }
     const ENUMS: [(&str, &str); 7] = [
         ("mode.round-robin", role::MODE_ROUND_ROBIN),
@@ -345,7 +363,11 @@ pub fn learn(
     }
     if let Some(w) = &input.wrapper {
         let w = if w == "none" { "" } else { w.as_str() };
-        l.set(role::WRAPPER, Value::String(w.to_owned()), "given by the administrator (--wrapper)")?;
+        l.set(
+            role::WRAPPER,
+            Value::String(w.to_owned()),
+            "given by the administrator (--wrapper)",
+        )?;
     }
 
     // 3. The hand-made gateway, matched by value.
@@ -359,24 +381,37 @@ pub fn learn(
     let (list_key, items) = match &response {
         Value::Array(items) => (String::new(), items.clone()),
         Value::Object(map) => {
-            let arrays: Vec<(&String, &Vec<Value>)> = map
-                .iter()
-                .filter_map(|(k, v)| v.as_array().map(|a| (k, a)))
-                .collect();
+            let arrays: Vec<(&String, &Vec<Value>)> =
+                map.iter().filter_map(|(k, v)| v.as_array().map(|a| (k, a))).collect();
             match arrays.as_slice() {
                 [(k, a)] => ((*k).clone(), (*a).clone()),
                 _ => {
-                    let with: Vec<_> = arrays.iter().filter(|(_, a)| a.iter().any(|g| matches(g, input))).collect();
+                    let with: Vec<_> = arrays
+                        .iter()
+                        .filter(|(_, a)| a.iter().any(|g| matches(g, input)))
+                        .collect();
                     match with.as_slice() {
                         [(k, a)] => ((*k).clone(), (*a).clone()),
-                        _ => return Err(Error::Learn(format!("GET {list_path}: no single list of gateways in the answer"))),
+                        _ => {
+                            return Err(Error::Learn(format!(
+                                "GET {list_path}: no single list of gateways in the answer"
+                            )))
+                        }
                     }
                 }
             }
         }
-        _ => return Err(Error::Learn(format!("GET {list_path}: the answer is not a gateway list"))),
+        _ => {
+            return Err(Error::Learn(format!(
+                "GET {list_path}: the answer is not a gateway list"
+            )))
+        }
     };
-    l.set(role::LIST_KEY, Value::String(list_key), format!("the answer of GET {list_path}"))?;
+    l.set(
+        role::LIST_KEY,
+        Value::String(list_key),
+        format!("the answer of GET {list_path}"),
+    )?;
     let hand_made: Vec<&Value> = items.iter().filter(|g| matches(g, input)).collect();
     let gateway = match hand_made.as_slice() {
         [g] => g.as_object().cloned().unwrap_or_default(),
@@ -447,9 +482,10 @@ pub fn learn(
 /// Whether a gateway has the typed server address and port.
 fn matches(g: &Value, input: &LearnInput) -> bool {
     let Some(map) = g.as_object() else { return false };
-    let host = map
-        .values()
-        .any(|v| v.as_str().is_some_and(|s| s.trim().eq_ignore_ascii_case(&input.relay_host)));
+    let host = map.values().any(|v| {
+        v.as_str()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(&input.relay_host))
+    });
     let port = input.relay_port.to_string();
     host && map.values().any(|v| normalize(v) == port)
 }
@@ -478,7 +514,11 @@ fn match_fields(l: &mut Learner, gateway: &Map<String, Value>, input: &LearnInpu
                 "--field {key}={field}: the hand-made gateway has no field {field:?}"
             )));
         }
-        l.set(name, Value::String(field.clone()), format!("given by the administrator (--field {key}), present in the hand-made gateway"))?;
+        l.set(
+            name,
+            Value::String(field.clone()),
+            format!("given by the administrator (--field {key}), present in the hand-made gateway"),
+        )?;
         taken.insert(field.clone());
     }
     let free = |taken: &BTreeSet<String>| -> Vec<(String, Value)> {
@@ -489,18 +529,22 @@ fn match_fields(l: &mut Learner, gateway: &Map<String, Value>, input: &LearnInpu
             .collect()
     };
     let pick = |l: &mut Learner,
-                    taken: &mut BTreeSet<String>,
-                    name: &str,
-                    test: &dyn Fn(&str, &Value) -> bool,
-                    hints: &[&str],
-                    why: &str,
-                    source: String|
+                taken: &mut BTreeSet<String>,
+                name: &str,
+                test: &dyn Fn(&str, &Value) -> bool,
+                hints: &[&str],
+                why: &str,
+                source: String|
      -> Result<Option<Value>, Error> {
         if l.has(name) {
             let field = l.text(name).unwrap_or_default();
             return Ok(gateway.get(&field).cloned());
         }
-        let candidates: Vec<String> = free(taken).into_iter().filter(|(k, v)| test(k, v)).map(|(k, _)| k).collect();
+        let candidates: Vec<String> = free(taken)
+            .into_iter()
+            .filter(|(k, v)| test(k, v))
+            .map(|(k, _)| k)
+            .collect();
         match one(name, candidates, hints, why)? {
             Some(field) => {
                 l.set(name, Value::String(field.clone()), source)?;
@@ -535,7 +579,11 @@ fn match_fields(l: &mut Learner, gateway: &Map<String, Value>, input: &LearnInpu
         format!("the hand-made gateway's field whose value is {port}"),
     )?;
     if let Some(Value::String(_)) = port_value {
-        l.set(role::PORT_FORMAT, Value::String("string".into()), "the hand-made gateway writes its port as text")?;
+        l.set(
+            role::PORT_FORMAT,
+            Value::String("string".into()),
+            "the hand-made gateway writes its port as text",
+        )?;
     }
     if let Some(user) = &input.username {
         let found = pick(
@@ -555,7 +603,12 @@ fn match_fields(l: &mut Learner, gateway: &Map<String, Value>, input: &LearnInpu
     }
     // Enums: the fields whose value is one of the values given.
     for (field, roles, hints, what) in [
-        (role::MODE, [role::MODE_ROUND_ROBIN, role::MODE_SPECIFIC].as_slice(), ["mode", "type"].as_slice(), "mode"),
+        (
+            role::MODE,
+            [role::MODE_ROUND_ROBIN, role::MODE_SPECIFIC].as_slice(),
+            ["mode", "type"].as_slice(),
+            "mode",
+        ),
         (
             role::ENCRYPTION,
             [role::ENC_NONE, role::ENC_STARTTLS, role::ENC_IMPLICIT].as_slice(),
@@ -651,13 +704,19 @@ fn match_fields(l: &mut Learner, gateway: &Map<String, Value>, input: &LearnInpu
         l,
         &mut taken,
         role::ID,
-        &|k, v| (v.is_string() || v.is_number()) && (k == "id" || name_has(k, &["id", "guid"]) && !name_has(k, &["ip"])),
+        &|k, v| {
+            (v.is_string() || v.is_number()) && (k == "id" || name_has(k, &["id", "guid"]) && !name_has(k, &["ip"]))
+        },
         &["id"],
         "are named like an id",
         "the field of the hand-made gateway named like an id".to_owned(),
     )?;
     if let Some(Value::Number(_)) = id {
-        l.set(role::ID_FORMAT, Value::String("number".into()), "the hand-made gateway's id is a number")?;
+        l.set(
+            role::ID_FORMAT,
+            Value::String("number".into()),
+            "the hand-made gateway's id is a number",
+        )?;
     }
     let description = pick(
         l,

@@ -194,7 +194,10 @@ impl SmartermailWriter {
             });
         }
         let creates = plan.changes.iter().any(|c| match c {
-            Change::Api(r) => self.names.classify(&r.path).is_some_and(|(r, _)| r == schema::role::CREATE),
+            Change::Api(r) => self
+                .names
+                .classify(&r.path)
+                .is_some_and(|(r, _)| r == schema::role::CREATE),
             _ => false,
         });
         if creates && self.names.get(schema::role::DESCRIPTION).is_none() && self.known_path.is_none() {
@@ -241,7 +244,29 @@ impl ConfigWriter for SmartermailWriter {
             Target::Api(client) => {
                 let mut domains: Vec<&str> = desired.domains.keys().map(|d| d.as_str()).collect();
                 domains.sort();
-                let snapshot = self.snapshot(client, &domains)?;
+                let snapshot = match self.snapshot(client, &domains) {
+                    Ok(s) => s,
+                    // Reading with a guessed name failed: say which names a
+                    // write would need, as the preflight does.
+                    Err(e) if !self.names.confirmed(schema::role::LIST) => {
+                        let plan = plan::plan(&self.names, &read::State::default(), desired, false)?;
+                        let mut names = vec![format!(
+                            "{} ({}; reading it failed: {e})",
+                            schema::role::LIST,
+                            self.names.text(schema::role::LIST)
+                        )];
+                        names.extend(
+                            plan::unconfirmed(&self.names, &plan)
+                                .into_iter()
+                                .filter(|n| !n.starts_with(schema::role::LIST)),
+                        );
+                        return Err(Error::Unconfirmed {
+                            names,
+                            learn: self.learn_command(),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                };
                 let mut plan = plan::plan(&self.names, &snapshot.state, desired, false)?;
                 self.preflight(&plan)?;
                 plan.basis = Some(snapshot.basis);

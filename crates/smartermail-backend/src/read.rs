@@ -43,9 +43,7 @@ pub(crate) fn domain_of(description: &str) -> Option<&str> {
 
 /// Whether a password read back is usable (SmarterMail may mask it).
 pub(crate) fn password_known(g: &Gateway) -> bool {
-    !g.password.is_empty()
-        && g.password != PASSWORD_NOT_RETURNED
-        && !g.password.chars().all(|c| c == '*' || c == '•')
+    !g.password.is_empty() && g.password != PASSWORD_NOT_RETURNED && !g.password.chars().all(|c| c == '*' || c == '•')
 }
 
 /// The file in the settings folder that remembers which gateway ids are
@@ -131,11 +129,13 @@ impl Reader<'_> {
     pub(crate) fn link(&self, domain: &str) -> Result<String, Error> {
         let value = self.client.call("GET", &schema::domain_settings(domain), None)?;
         let field = self.names.text(role::DOMAIN_LINK);
-        Ok(match value.get(schema::DOMAIN_SETTINGS_KEY).and_then(|s| s.get(&field)) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) if n.as_i64() != Some(0) && n.as_i64() != Some(-1) => n.to_string(),
-            _ => String::new(),
-        })
+        Ok(
+            match value.get(schema::DOMAIN_SETTINGS_KEY).and_then(|s| s.get(&field)) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) if n.as_i64() != Some(0) && n.as_i64() != Some(-1) => n.to_string(),
+                _ => String::new(),
+            },
+        )
     }
 
     /// Reads the managed gateways, and the links of `domains` and of every
@@ -149,7 +149,10 @@ impl Reader<'_> {
         };
         let (all, bare) = self.gateways()?;
         let mut basis = Basis::new();
-        basis.add("the server's gateway list", Some(&serde_json::to_vec(&bare).unwrap_or_default()));
+        basis.add(
+            "the server's gateway list",
+            Some(&serde_json::to_vec(&bare).unwrap_or_default()),
+        );
         basis.add("the learned schema", self.schema_bytes);
         basis.add("the gateways file", known_bytes.as_deref());
         let mut state = State::default();
@@ -360,7 +363,11 @@ impl State {
                 _ => {
                     if let Some(domain) = r.path.strip_prefix(&schema::domain_settings("")) {
                         let field = names.text(role::DOMAIN_LINK);
-                        let id = match r.body.as_ref().and_then(|b| b.get(schema::DOMAIN_SETTINGS_KEY)?.get(&field)) {
+                        let id = match r
+                            .body
+                            .as_ref()
+                            .and_then(|b| b.get(schema::DOMAIN_SETTINGS_KEY)?.get(&field))
+                        {
                             Some(Value::String(s)) => s.clone(),
                             Some(Value::Number(n)) => n.to_string(),
                             _ => String::new(),

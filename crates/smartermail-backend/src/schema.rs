@@ -49,7 +49,11 @@ pub const MANAGED_PREFIX: &str = "smarthost: ";
 /// INCOMING mail goes (SmarterTools KB a3109). Compared without case and
 /// separators; any field whose name contains one of [`FORBIDDEN_PARTS`] is
 /// refused too.
-pub const FORBIDDEN: &[&str] = &["domainLocation", "domainLocationAddress", "deliverLocallyForExternalDomain"];
+pub const FORBIDDEN: &[&str] = &[
+    "domainLocation",
+    "domainLocationAddress",
+    "deliverLocallyForExternalDomain",
+];
 
 /// Parts of a field name that make it forbidden (compared as
 /// [`FORBIDDEN`]): anything about incoming or inbound delivery.
@@ -543,7 +547,11 @@ impl Names {
             role::STATUS_DISABLED
         };
         enums.insert(status.to_owned());
-        put(&mut map, role::ENABLED, self.get(status).unwrap_or(Value::Bool(g.is_enabled)));
+        put(
+            &mut map,
+            role::ENABLED,
+            self.get(status).unwrap_or(Value::Bool(g.is_enabled)),
+        );
         let mode = self.enum_value(&g.mode, &MODES, &mut enums);
         put(&mut map, role::MODE, mode);
         put(&mut map, role::AUTH, Value::Bool(g.use_authentication));

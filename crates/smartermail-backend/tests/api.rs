@@ -503,7 +503,11 @@ fn rendering_writes_request_files_once() {
     let _ = std::fs::remove_dir_all(&dir);
     let writer = SmartermailWriter::render_into(&dir);
     let (_, applied) = writer.converge(&both()).unwrap();
-    assert_eq!(applied.ran.len(), 8, "3 gateways created disabled, 3 enabled after, 2 links");
+    assert_eq!(
+        applied.ran.len(),
+        8,
+        "3 gateways created disabled, 3 enabled after, 2 links"
+    );
     let first = std::fs::read_to_string(dir.join("requests/001.json")).unwrap();
     assert!(first.contains("gateway-put") && first.contains("<redacted>"), "{first}");
     for entry in std::fs::read_dir(dir.join("requests")).unwrap() {
