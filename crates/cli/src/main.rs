@@ -14,6 +14,7 @@ mod health;
 mod output;
 mod policy_input;
 mod saved_plan;
+mod smartermail_learn;
 
 use std::io::Write;
 use std::process::ExitCode;
