@@ -9,8 +9,12 @@
 //!
 //! Talks to SmarterMail's JSON API (bearer token; `success: false` is an
 //! error even with HTTP 200), reads every write back and compares it, and
-//! undoes earlier steps when a later one fails. API names that no public
-//! source settles are marked UNVERIFIED in [`schema`].
+//! undoes earlier steps when a later one fails. No public source names the
+//! gateway API, so the names are learned from the server ([`learn`], the
+//! `smarthost smartermail learn` command) into a [`LearnedSchema`]; on a
+//! live server a write that needs a name not learned is refused before any
+//! write request ([`Error::Unconfirmed`]). The built-in guesses in
+//! [`schema`] only serve rendering into a folder.
 //!
 //! ```
 //! use smarthost_core::{ConfigWriter, Policy, RelayHost, Smarthost};
