@@ -166,6 +166,7 @@ impl SmartermailWriter {
             client,
             names: &self.names,
             known_path: self.known_path.as_ref(),
+            url: &self.url,
             schema_bytes: self.schema_bytes.as_deref(),
         }
     }
@@ -190,6 +191,19 @@ impl SmartermailWriter {
     /// Refuses a live plan that needs an unconfirmed name, or whose
     /// gateways could not be recognised again.
     fn preflight(&self, plan: &Plan) -> Result<(), Error> {
+        // Names learned from another server confirm nothing here.
+        if let Some(schema) = self.names.learned() {
+            let same = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+            if same(&schema.server) != same(&self.url) && !plan.is_empty() {
+                return Err(Error::Unconfirmed {
+                    names: vec![format!(
+                        "every gateway name: the learned schema is from {}, not from {}",
+                        schema.server, self.url
+                    )],
+                    learn: self.learn_command(),
+                });
+            }
+        }
         let names = plan::unconfirmed(&self.names, plan);
         if !names.is_empty() {
             return Err(Error::Unconfirmed {
@@ -297,7 +311,7 @@ impl ConfigWriter for SmartermailWriter {
                 let (applied, known) = apply::apply(&self.reader(client), plan, &before)?;
                 if let Some(path) = &self.known_path {
                     if known != before.known {
-                        known.save(path)?;
+                        known.save(path, &self.url)?;
                     }
                 }
                 Ok(applied)

@@ -46,36 +46,58 @@ pub(crate) fn password_known(g: &Gateway) -> bool {
     !g.password.is_empty() && g.password != PASSWORD_NOT_RETURNED && !g.password.chars().all(|c| c == '*' || c == '•')
 }
 
-/// The file in the settings folder that remembers which gateway ids are
-/// smarthost's (`smartermail-gateways.json`): how smarthost recognises
-/// its gateways on a server whose gateways have no description field.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The ids of smarthost's gateways on one server, kept in the settings
+/// folder's `smartermail-gateways.json`: how smarthost recognises its
+/// gateways on a server whose gateways have no description field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KnownGateways {
-    pub(crate) version: u32,
     /// smarthost's name → the server's id.
     pub(crate) gateways: BTreeMap<String, String>,
 }
 
+/// The gateways file: per server URL, so that one settings folder used
+/// for two servers never takes one server's ids for the other's.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewaysFile {
+    version: u32,
+    servers: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn server_key(url: &str) -> String {
+    url.trim_end_matches('/').to_ascii_lowercase()
+}
+
+fn load_file(path: &Path) -> Result<(GatewaysFile, Option<Vec<u8>>), Error> {
+    let bytes = smarthost_core::transaction::safe_fs::read_bytes(path)?;
+    let file = match &bytes {
+        None => GatewaysFile::default(),
+        Some(b) => serde_json::from_slice(b).map_err(|e| Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?,
+    };
+    Ok((file, bytes))
+}
+
 impl KnownGateways {
-    pub(crate) fn load(path: &Path) -> Result<(KnownGateways, Option<Vec<u8>>), Error> {
-        let bytes = smarthost_core::transaction::safe_fs::read_bytes(path)?;
-        let known = match &bytes {
-            None => KnownGateways::default(),
-            Some(b) => serde_json::from_slice(b).map_err(|e| Error::Io {
-                path: path.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            })?,
-        };
-        Ok((known, bytes))
+    /// This server's entry of the gateways file, and the file's bytes.
+    pub(crate) fn load(path: &Path, url: &str) -> Result<(KnownGateways, Option<Vec<u8>>), Error> {
+        let (mut file, bytes) = load_file(path)?;
+        let gateways = file.servers.remove(&server_key(url)).unwrap_or_default();
+        Ok((KnownGateways { gateways }, bytes))
     }
 
-    pub(crate) fn save(&self, path: &Path) -> Result<(), Error> {
-        let text = serde_json::to_string_pretty(&KnownGateways {
-            version: 1,
-            ..self.clone()
-        })
-        .unwrap_or_default();
+    /// Replaces this server's entry (other servers' stay).
+    pub(crate) fn save(&self, path: &Path, url: &str) -> Result<(), Error> {
+        let (mut file, _) = load_file(path)?;
+        file.version = 1;
+        if self.gateways.is_empty() {
+            file.servers.remove(&server_key(url));
+        } else {
+            file.servers.insert(server_key(url), self.gateways.clone());
+        }
+        let text = serde_json::to_string_pretty(&file).unwrap_or_default();
         schema::write_file(path, (text + "\n").as_bytes())
     }
 }
@@ -87,6 +109,8 @@ pub(crate) struct Reader<'a> {
     pub(crate) names: &'a Names,
     /// The gateways file, when the writer has a settings folder.
     pub(crate) known_path: Option<&'a PathBuf>,
+    /// The server's URL (the gateways file's key).
+    pub(crate) url: &'a str,
     /// The schema file's bytes, part of every plan's basis.
     pub(crate) schema_bytes: Option<&'a [u8]>,
 }
@@ -144,7 +168,7 @@ impl Reader<'_> {
     /// the gateways file remembers.
     pub(crate) fn fetch(&self, domains: &[&str]) -> Result<Snapshot, Error> {
         let (known, known_bytes) = match self.known_path {
-            Some(p) => KnownGateways::load(p)?,
+            Some(p) => KnownGateways::load(p, self.url)?,
             None => (KnownGateways::default(), None),
         };
         let (all, bare) = self.gateways()?;

@@ -271,6 +271,11 @@ impl Names {
         Names { learned }
     }
 
+    /// The schema learned, if any.
+    pub(crate) fn learned(&self) -> Option<&LearnedSchema> {
+        self.learned.as_ref()
+    }
+
     /// The value of a role: learned, else the built-in guess. `None` for
     /// `null` (the server has no such field).
     pub(crate) fn get(&self, name: &str) -> Option<Value> {

@@ -650,10 +650,11 @@ fn our_gateways_are_recognised_by_the_gateways_file_without_a_description() {
 
     // Without a settings folder (schema only), nothing can be recognised
     // later, so creating is refused.
-    let schema = LearnedSchema::load(&settings.path().join("smartermail-schema.json"))
+    let mut schema = LearnedSchema::load(&settings.path().join("smartermail-schema.json"))
         .unwrap()
         .unwrap();
     let fresh = start(|_| {});
+    schema.server = fresh.url.clone();
     let err = fresh.connect().with_schema(schema).converge(&both()).unwrap_err();
     assert!(matches!(err, Error::NoGatewaysFile), "{err}");
     assert!(fresh.writes().is_empty());
@@ -735,4 +736,33 @@ fn rendered_files_name_the_unconfirmed_names() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("learned/requests/001.json")).unwrap()).unwrap();
     assert_eq!(first["unconfirmed"], json!([]));
     assert!(first["path"].as_str().unwrap().ends_with("outbound-gateway-add"));
+}
+
+#[test]
+fn a_schema_or_gateway_ids_from_another_server_confirm_nothing() {
+    let first = start(|_| {});
+    let settings = TempDir::new("other-server");
+    learned_writer(&first, settings.path()).converge(&both()).unwrap();
+
+    // A second server (another URL) with the same settings folder: the
+    // schema learned from the first is not taken as confirmation...
+    let second = start(|fake| {
+        // ...and its gateway 2, a hand-made one, is not taken for ours
+        // although the first server's gateway 2 is.
+        let mut other = hand_made();
+        other["gatewayId"] = json!(2);
+        other["serverAddress"] = json!("other.example");
+        fake.gateways.insert(2, other);
+        fake.next_id = 2;
+    });
+    let writer = second.connect().settings_dir(settings.path()).unwrap();
+    assert_eq!(
+        writer.read().unwrap(),
+        Policy::default(),
+        "no gateway of the second server is ours"
+    );
+    let err = writer.converge(&both()).unwrap_err();
+    assert!(matches!(err, Error::Unconfirmed { .. }), "{err}");
+    assert!(err.to_string().contains("learned schema is from"), "{err}");
+    assert!(second.writes().is_empty(), "{:?}", second.writes());
 }
