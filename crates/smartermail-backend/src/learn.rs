@@ -244,19 +244,88 @@ fn from_openapi(l: &mut Learner, doc: &Value, at: &str) -> Result<(), Error> {
                     .find(|p| p.get("in").and_then(Value::as_str) == Some("body"))?
                     .get("schema")
             });
-            if let Some(props) = body
+            let props = body
                 .map(|b| resolve_ref(doc, b))
                 .and_then(|b| b.get("properties"))
-                .and_then(Value::as_object)
-            {
+                .and_then(Value::as_object);
+            if let Some(props) = props {
+                let mut gateway = props;
                 if props.len() == 1 {
-                    let key = props.keys().next().cloned().unwrap_or_default();
+                    let (key, inner) = props.iter().next().expect("one property");
                     l.set(
                         role::WRAPPER,
-                        Value::String(key),
+                        Value::String(key.clone()),
                         format!("the create request's body in the server's OpenAPI document ({at})"),
                     )?;
+                    if let Some(inner) = resolve_ref(doc, inner).get("properties").and_then(Value::as_object) {
+                        gateway = inner;
+                    }
                 }
+                enums_from_openapi(l, doc, gateway, at)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The values of an OpenAPI enum with their names: `x-enumNames` (NSwag)
+/// for numeric enums, the values themselves for string enums.
+fn enum_pairs(schema: &Value) -> Vec<(String, Value)> {
+    let Some(values) = schema.get("enum").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let names = schema.get("x-enumNames").and_then(Value::as_array);
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let name = match (names.and_then(|n| n.get(i)), v) {
+                (Some(Value::String(n)), _) => n.clone(),
+                (_, Value::String(s)) => s.clone(),
+                _ => return None,
+            };
+            Some((normalize(&Value::String(name)), v.clone()))
+        })
+        .collect()
+}
+
+/// Mode and encryption values from the gateway's properties in an OpenAPI
+/// document: the enum that has a "Round Robin" value is the mode, the one
+/// with a TLS or SSL value the encryption. Values without names (plain
+/// numeric enums) teach nothing.
+fn enums_from_openapi(l: &mut Learner, doc: &Value, gateway: &Map<String, Value>, at: &str) -> Result<(), Error> {
+    type Test = fn(&str) -> bool;
+    for (property, schema) in gateway {
+        let mut schema = resolve_ref(doc, schema);
+        if let Some(first) = schema.get("allOf").and_then(|a| a.get(0)) {
+            schema = resolve_ref(doc, first);
+        }
+        let pairs = enum_pairs(schema);
+        let has = |f: Test| pairs.iter().any(|(n, _)| f(n));
+        let table: Vec<(&str, Test)> = if has(|n| n == "roundrobin") {
+            vec![
+                (role::MODE_ROUND_ROBIN, |n| n == "roundrobin"),
+                (role::MODE_SPECIFIC, |n| n.contains("specificdomain")),
+            ]
+        } else if has(|n| n.contains("tls") || n.contains("ssl")) {
+            vec![
+                (role::ENC_NONE, |n| n == "none"),
+                (role::ENC_STARTTLS, |n| n == "tls" || n == "starttls"),
+                (role::ENC_IMPLICIT, |n| {
+                    n == "ssl" || n == "implicittls" || n == "ssltls"
+                }),
+            ]
+        } else {
+            continue;
+        };
+        for (name, test) in table {
+            let found: Vec<&(String, Value)> = pairs.iter().filter(|(n, _)| test(n)).collect();
+            if let [(n, value)] = found.as_slice() {
+                l.set(
+                    name,
+                    value.clone(),
+                    format!("the server's OpenAPI document ({at}): value {n:?} of the gateway's {property}"),
+                )?;
             }
         }
     }

@@ -82,7 +82,17 @@ fn swagger() -> Value {
             "/api/v1/settings/sysadmin/outbound-gateway-remove/{gatewayId}": {"post": {}},
             "/api/v1/settings/sysadmin/domain-settings/{domain}": {"get": {}, "post": {}},
         },
-        "components": {"schemas": {"GatewayRequest": {"type": "object", "properties": {"outboundGateway": {"type": "object"}}}}},
+        "components": {"schemas": {
+            "GatewayRequest": {"type": "object", "properties": {"outboundGateway": {"$ref": "#/components/schemas/Gateway"}}},
+            "Gateway": {"type": "object", "properties": {
+                "serverAddress": {"type": "string"},
+                "encryptionType": {"$ref": "#/components/schemas/EncryptionType"},
+                "gatewayMode": {"allOf": [{"$ref": "#/components/schemas/GatewayMode"}]},
+            }},
+            "EncryptionType": {"type": "integer", "enum": [0, 1, 2], "x-enumNames": ["None", "TLS", "SSL"]},
+            "GatewayMode": {"type": "integer", "enum": [0, 1, 2, 3, 4],
+                            "x-enumNames": ["Inbound", "InboundFailover", "OutboundFailover", "RoundRobin", "SpecificDomains"]},
+        }},
     })
 }
 
@@ -385,13 +395,15 @@ fn learn_sends_only_get_requests_and_matches_fields_by_value() {
 }
 
 #[test]
-fn learn_uses_the_servers_openapi_document_for_the_endpoints() {
+fn learn_uses_the_servers_openapi_document_for_endpoints_wrapper_and_enums() {
     let server = start(|fake| fake.swagger = true);
     let mut given = input();
     given.endpoints.clear();
+    given.enums.clear();
     given.wrapper = None;
     let learning = server.learn(&given).unwrap();
     assert!(server.writes().is_empty());
+    assert!(learning.unconfirmed.is_empty(), "{:?}", learning.unconfirmed);
     assert!(
         learning.notes.iter().any(|n| n.contains("/swagger/v1/swagger.json")),
         "{:?}",
@@ -403,6 +415,8 @@ fn learn_uses_the_servers_openapi_document_for_the_endpoints() {
         "api/v1/settings/sysadmin/outbound-gateway-save/{id}"
     );
     assert_eq!(value("body.wrapper"), "outboundGateway");
+    assert_eq!(value("enum.mode.round-robin"), 3);
+    assert_eq!(value("enum.encryption.implicit-tls"), 2);
     insta::assert_json_snapshot!("learned_from_openapi", snapshot_text(learning.schema));
 }
 
