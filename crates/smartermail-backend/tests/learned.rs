@@ -780,3 +780,27 @@ fn a_schema_or_gateway_ids_from_another_server_confirm_nothing() {
     assert!(err.to_string().contains("learned schema is from"), "{err}");
     assert!(second.writes().is_empty(), "{:?}", second.writes());
 }
+
+#[test]
+fn an_existing_gateway_is_widened_to_all_domains_last() {
+    let server = start(|_| {});
+    let settings = TempDir::new("widen");
+    let writer = learned_writer(&server, settings.path());
+    let only_server = Policy {
+        server: both().server,
+        ..Policy::default()
+    };
+    writer.converge(&only_server).unwrap();
+    // Someone limits our server gateway to specific domains by hand.
+    server.fake.lock().unwrap().gateways.get_mut(&2).unwrap()["gatewayMode"] = json!(4);
+    let mut changed = only_server.clone();
+    changed.server = Some(relay("[smtp.sendgrid.net]:2525", Encryption::Starttls, Some("apikey")));
+    let before = server.fake.lock().unwrap().bodies.len();
+    writer.converge(&changed).unwrap();
+    let bodies = server.fake.lock().unwrap().bodies[before..].to_vec();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0].1["outboundGateway"]["serverPort"], 2525, "the change first");
+    assert_eq!(bodies[0].1["outboundGateway"]["gatewayMode"], 4, "still limited");
+    assert_eq!(bodies[1].1["outboundGateway"]["gatewayMode"], 3, "widened last");
+    assert_eq!(server.gateway(2)["gatewayMode"], 3);
+}
