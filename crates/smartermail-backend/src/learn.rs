@@ -35,6 +35,42 @@ pub const OPENAPI_PATHS: &[&str] = &[
     "openapi.json",
 ];
 
+/// The server's API documentation page (Settings > API Documentation;
+/// the shared notes place it at `/Documentation/api` on each server):
+/// when no document is at [`OPENAPI_PATHS`], `learn` reads this page and
+/// follows the links in it that look like an OpenAPI/Swagger JSON document
+/// on the same server.
+pub const API_DOCUMENTATION_PAGE: &str = "Documentation/api";
+
+/// At most this many links of the documentation page are followed.
+const MAX_DOC_LINKS: usize = 4;
+
+/// The quoted strings of a page that look like a JSON API description on
+/// the same server: relative, or absolute paths (never `//host` or
+/// `scheme:`), with `.json`, `swagger` or `openapi` in them.
+fn document_links(page: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    for quote in ['"', '\''] {
+        for (i, piece) in page.split(quote).enumerate() {
+            if i % 2 == 0 || piece.len() > 300 || piece.contains(char::is_whitespace) || piece.contains('<') {
+                continue;
+            }
+            let lower = piece.to_ascii_lowercase();
+            let looks = lower.contains(".json") || lower.contains("swagger") || lower.contains("openapi");
+            let same_host = !piece.starts_with("//") && !piece.contains(':') && !piece.contains('\\');
+            if looks && same_host && !lower.ends_with(".js") && !lower.ends_with(".css") && !lower.ends_with(".html") {
+                let link = piece.split('#').next().unwrap_or_default().trim_start_matches("./");
+                let link = link.trim_start_matches('/').to_owned();
+                if !link.is_empty() && !link.contains("..") && !links.contains(&link) {
+                    links.push(link);
+                }
+            }
+        }
+    }
+    links.truncate(MAX_DOC_LINKS);
+    links
+}
+
 /// What the administrator tells `learn`.
 #[derive(Clone, Debug, Default)]
 pub struct LearnInput {
@@ -370,17 +406,48 @@ pub fn learn(
         notes: Vec::new(),
     };
 
-    // 1. An OpenAPI document, where the server serves one.
+    // 1. An OpenAPI document, where the server serves one: at the usual
+    // paths, else linked from the API documentation page.
+    let mut found = false;
     for path in OPENAPI_PATHS {
         match client.call("GET", path, None) {
             Ok(doc) if doc.get("paths").is_some_and(Value::is_object) => {
                 l.notes.push(format!("found an OpenAPI document at /{path}"));
                 from_openapi(&mut l, &doc, &format!("/{path}"))?;
+                found = true;
                 break;
             }
             Ok(_) => l.notes.push(format!("/{path}: not an OpenAPI document")),
             Err(Error::Auth(m)) => return Err(Error::Auth(m)),
             Err(_) => l.notes.push(format!("/{path}: none served")),
+        }
+    }
+    if !found {
+        match client.get_text(API_DOCUMENTATION_PAGE) {
+            Ok(page) => {
+                let links = document_links(&page);
+                if links.is_empty() {
+                    l.notes.push(format!(
+                        "/{API_DOCUMENTATION_PAGE}: links to no JSON document on this server"
+                    ));
+                }
+                for link in links {
+                    match client.call("GET", &link, None) {
+                        Ok(doc) if doc.get("paths").is_some_and(Value::is_object) => {
+                            l.notes.push(format!(
+                                "found an OpenAPI document at /{link}, linked from /{API_DOCUMENTATION_PAGE}"
+                            ));
+                            from_openapi(&mut l, &doc, &format!("/{link}"))?;
+                            break;
+                        }
+                        Ok(_) => l.notes.push(format!("/{link}: not an OpenAPI document")),
+                        Err(Error::Auth(m)) => return Err(Error::Auth(m)),
+                        Err(_) => l.notes.push(format!("/{link}: none served")),
+                    }
+                }
+            }
+            Err(Error::Auth(m)) => return Err(Error::Auth(m)),
+            Err(_) => l.notes.push(format!("/{API_DOCUMENTATION_PAGE}: none served")),
         }
     }
 
@@ -442,7 +509,7 @@ pub fn learn(
     // 3. The hand-made gateway, matched by value.
     let list_path = l.text(role::LIST).ok_or_else(|| {
         Error::Learn(format!(
-            "the server serves no OpenAPI document (tried /{}), so the gateway endpoints are unknown: open Settings > API Documentation on the server and give them with --endpoint list=PATH --endpoint create=PATH --endpoint update=PATH/{{id}} --endpoint delete=PATH/{{id}}",
+            "the server serves no OpenAPI document (tried /{} and the links of /{API_DOCUMENTATION_PAGE}), so the gateway endpoints are unknown: open Settings > API Documentation on the server and give them with --endpoint list=PATH --endpoint create=PATH --endpoint update=PATH/{{id}} --endpoint delete=PATH/{{id}}",
             OPENAPI_PATHS.join(", /")
         ))
     })?;
@@ -804,4 +871,18 @@ fn match_fields(l: &mut Learner, gateway: &Map<String, Value>, input: &LearnInpu
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::document_links;
+
+    #[test]
+    fn only_same_server_json_links_are_followed() {
+        let page = r#"<script src="/js/app.js"></script>
+            <script>SwaggerUIBundle({url: "/api/docs/v1.json", other: 'swagger/spec.json'})</script>
+            <a href="https://evil.example/openapi.json">x</a> <a href="//evil.example/swagger.json">y</a>
+            <a href="../../etc/openapi.json">z</a> <a href="docs.html">d</a>"#;
+        assert_eq!(document_links(page), ["api/docs/v1.json", "swagger/spec.json"]);
+    }
 }

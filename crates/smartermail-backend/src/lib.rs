@@ -54,7 +54,7 @@ use smarthost_core::transaction::{Recovered, SessionGuard};
 use smarthost_core::{Applied, Change, ConfigWriter, Plan, Policy, Secret};
 
 pub use error::Error;
-pub use learn::{learn, LearnInput, Learning, OPENAPI_PATHS};
+pub use learn::{learn, LearnInput, Learning, API_DOCUMENTATION_PAGE, OPENAPI_PATHS};
 pub use schema::LearnedSchema;
 
 use apply::Render;

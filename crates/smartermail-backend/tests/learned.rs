@@ -46,6 +46,9 @@ struct Fake {
     token: Option<String>,
     /// Serve an OpenAPI document at /swagger/v1/swagger.json.
     swagger: bool,
+    /// Serve an API documentation page (HTML) that links to an OpenAPI
+    /// document elsewhere.
+    doc_page: bool,
     /// Every request: "METHOD path".
     log: Vec<String>,
     /// Every write's body.
@@ -121,6 +124,17 @@ fn handle(fake: &mut Fake, method: &str, path: &str, auth: Option<String>, body:
     }
     if fake.swagger && path == "swagger/v1/swagger.json" && method == "GET" {
         return (200, swagger());
+    }
+    if fake.doc_page && method == "GET" {
+        if path == "Documentation/api" {
+            let html = r#"<html><script src="/js/docs.js"></script>
+                <script>ui({url: "/api/docs/gateways-v1.json"})</script>
+                <a href="https://docs.example/openapi.json">elsewhere</a></html>"#;
+            return (200, Value::String(html.into()));
+        }
+        if path == "api/docs/gateways-v1.json" {
+            return (200, swagger());
+        }
     }
     if auth.is_none() || auth != fake.token.as_ref().map(|t| format!("Bearer {t}")) {
         return (401, json!({"success": false, "message": "Unauthorized"}));
@@ -241,7 +255,11 @@ fn start(setup: impl FnOnce(&mut Fake)) -> Server {
                 .map(|h| h.value.to_string());
             let method = request.method().to_string();
             let (status, value) = handle(&mut f.lock().unwrap(), &method, request.url(), auth, body);
-            let _ = request.respond(tiny_http::Response::from_string(value.to_string()).with_status_code(status));
+            let text = match value {
+                Value::String(page) => page,
+                other => other.to_string(),
+            };
+            let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
         }
     });
     Server { url, fake, server }
@@ -803,4 +821,26 @@ fn an_existing_gateway_is_widened_to_all_domains_last() {
     assert_eq!(bodies[0].1["outboundGateway"]["gatewayMode"], 4, "still limited");
     assert_eq!(bodies[1].1["outboundGateway"]["gatewayMode"], 3, "widened last");
     assert_eq!(server.gateway(2)["gatewayMode"], 3);
+}
+
+#[test]
+fn learn_follows_the_api_documentation_page_to_its_openapi_document() {
+    let server = start(|fake| fake.doc_page = true);
+    let mut given = input();
+    given.endpoints.clear();
+    given.enums.clear();
+    given.wrapper = None;
+    let learning = server.learn(&given).unwrap();
+    assert!(learning.unconfirmed.is_empty(), "{:?}", learning.unconfirmed);
+    assert!(
+        learning
+            .notes
+            .iter()
+            .any(|n| n.contains("/api/docs/gateways-v1.json, linked from /Documentation/api")),
+        "{:?}",
+        learning.notes
+    );
+    let log = server.fake.lock().unwrap().log.clone();
+    assert!(log.iter().all(|l| !l.contains("docs.example")), "{log:?}");
+    assert!(server.writes().is_empty());
 }
