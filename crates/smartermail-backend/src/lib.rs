@@ -245,7 +245,21 @@ impl ConfigWriter for SmartermailWriter {
 
     fn read(&self) -> Result<Policy, Error> {
         match &self.target {
-            Target::Api(client) => self.snapshot(client, &[])?.state.to_policy(),
+            Target::Api(client) => match self.snapshot(client, &[]) {
+                Ok(snapshot) => snapshot.state.to_policy(),
+                // Reading with the guessed list endpoint failed: say so.
+                Err(Error::Http { method, path, reason }) if !self.names.confirmed(schema::role::LIST) => {
+                    Err(Error::Http {
+                        method,
+                        path,
+                        reason: format!(
+                            "{reason}; that is smarthost's unconfirmed guess of the gateway list, learn this server's names first: {}",
+                            self.learn_command()
+                        ),
+                    })
+                }
+                Err(e) => Err(e),
+            },
             Target::Render(render) => {
                 let (_guard, _) = render.enter(false)?;
                 render.load()?.0.to_policy()

@@ -517,6 +517,12 @@ fn without_learn_a_write_is_refused_and_no_write_request_is_sent() {
         "{text}"
     );
     assert!(server.writes().is_empty(), "no write request: {:?}", server.writes());
+    // list: reading with the guessed endpoint fails, and says to learn.
+    let err = writer.read().unwrap_err().to_string();
+    assert!(
+        err.contains("unconfirmed guess") && err.contains("smartermail learn"),
+        "{err}"
+    );
     assert_eq!(server.fake.lock().unwrap().gateways.len(), 1);
 
     // The same with a plan made elsewhere (e.g. saved): apply refuses too.
