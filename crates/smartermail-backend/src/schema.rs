@@ -159,7 +159,7 @@ pub fn builtin(name: &str) -> Option<Value> {
         role::ENC_IMPLICIT => s(ENCRYPTION_SSL),
         role::STATUS_ENABLED => Some(Value::Bool(true)),
         role::STATUS_DISABLED => Some(Value::Bool(false)),
-        role::PORT_FORMAT | role::ID_FORMAT => None,
+        // Formats (`format.*`) have no guess: numbers unless learned.
         _ => None,
     }
 }
