@@ -850,3 +850,18 @@ fn learn_follows_the_api_documentation_page_to_its_openapi_document() {
     assert!(log.iter().all(|l| !l.contains("docs.example")), "{log:?}");
     assert!(server.writes().is_empty());
 }
+
+#[test]
+fn a_schema_file_of_another_version_is_refused() {
+    let settings = TempDir::new("version");
+    std::fs::write(
+        settings.path().join("smartermail-schema.json"),
+        r#"{"version": 2, "server": "http://127.0.0.1:1", "names": {}}"#,
+    )
+    .unwrap();
+    let err = SmartermailWriter::render_into(settings.path().join("out"))
+        .settings_dir(settings.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("schema version 2") && err.contains("learn"), "{err}");
+}
