@@ -173,6 +173,9 @@ pub(crate) enum Command {
     /// MailEnable tools.
     #[command(subcommand)]
     Mailenable(MailenableCommand),
+    /// SmarterMail tools.
+    #[command(subcommand)]
+    Smartermail(SmartermailCommand),
     /// Write the man page and shell completions into DIR (for packaging).
     #[command(hide = true)]
     Assets {
@@ -263,6 +266,48 @@ pub(crate) struct LearnArgs {
     /// username, password, tls). Repeatable.
     #[arg(long = "value", value_name = "ROLE=NAME")]
     pub(crate) values: Vec<String>,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub(crate) enum SmartermailCommand {
+    /// Learn the gateway endpoints, field names and enum values from the
+    /// server (--url), with GET requests only, from a gateway you made by
+    /// hand; writes smartermail-schema.json into the settings folder.
+    Learn(Box<SmartermailLearnArgs>),
+}
+
+/// `smartermail learn`: what the administrator typed into SmarterMail and
+/// what its API documentation page shows.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct SmartermailLearnArgs {
+    /// The hand-made gateway's server address and port, as typed.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) relay: String,
+    /// The hand-made gateway's authentication user name, as typed.
+    #[arg(long, value_name = "USER")]
+    pub(crate) username: Option<String>,
+    /// A gateway endpoint from the API documentation page: list=PATH,
+    /// create=PATH, update=PATH (with {id}), delete=PATH (with {id}).
+    #[arg(long = "endpoint", value_name = "ROLE=PATH")]
+    pub(crate) endpoints: Vec<String>,
+    /// An enum value: mode.round-robin, mode.specific-domains,
+    /// encryption.none, encryption.starttls, encryption.implicit-tls,
+    /// status.enabled, status.disabled = a number or a name.
+    #[arg(long = "enum", value_name = "NAME=VALUE")]
+    pub(crate) enums: Vec<String>,
+    /// A field that cannot be told apart by value: enabled,
+    /// use-authentication, password, description, id (or any other) =
+    /// its name in the gateway's JSON.
+    #[arg(long = "field", value_name = "ROLE=NAME")]
+    pub(crate) fields: Vec<String>,
+    /// The key that wraps a gateway in a create or update request body
+    /// (`none`: the body is the gateway itself).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) wrapper: Option<String>,
+    /// A domain whose settings select the hand-made gateway: learns the
+    /// setting that links a domain to a gateway.
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) domain: Option<String>,
 }
 
 #[derive(Clone, Debug, Subcommand)]

@@ -36,7 +36,10 @@ fn writer(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
         }
         BackendName::Smartermail => {
             if let Some(root) = &cli.root {
-                let writer = SmartermailWriter::render_into(root).lock_wait(Duration::from_secs(cli.lock_timeout));
+                let writer = SmartermailWriter::render_into(root)
+                    .lock_wait(Duration::from_secs(cli.lock_timeout))
+                    .settings_dir(crate::policy_input::settings_dir(cli))
+                    .map_err(smarthost_core::WriterError::new)?;
                 return Ok(boxed(writer));
             }
             let url = cli.url.as_deref().ok_or_else(|| {
@@ -47,12 +50,12 @@ fn writer(cli: &Cli) -> Result<BoxedWriter<'static>, CliError> {
                 None => SecretSource::Env("SMARTERMAIL_PASSWORD".into()),
             };
             let password = source.read("admin_password")?;
-            Ok(boxed(SmartermailWriter::connect(
-                url,
-                &cli.admin_user,
-                password,
-                Duration::from_secs(30),
-            )))
+            // The names learned by `smartermail learn`: without them every
+            // write is refused.
+            let writer = SmartermailWriter::connect(url, &cli.admin_user, password, Duration::from_secs(30))
+                .settings_dir(crate::policy_input::settings_dir(cli))
+                .map_err(smarthost_core::WriterError::new)?;
+            Ok(boxed(writer))
         }
     }
 }

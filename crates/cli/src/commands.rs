@@ -6,7 +6,9 @@ use smarthost_core::{
     BoxedWriter, ConfigWriter, Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username,
 };
 
-use crate::args::{ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, ServerCommand, SetArgs};
+use crate::args::{
+    ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, ServerCommand, SetArgs, SmartermailCommand,
+};
 use crate::backend;
 use crate::error::CliError;
 use crate::policy_input::{self, policy_file};
@@ -76,6 +78,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
             output::list("mailenable", &policy, cli.json);
             Ok(0)
         }
+        Command::Smartermail(SmartermailCommand::Learn(args)) => crate::smartermail_learn::run(cli, args),
         Command::Providers => {
             output::providers(cli.json);
             Ok(0)

@@ -16,6 +16,7 @@ mod mailenable_learn;
 mod output;
 mod policy_input;
 mod saved_plan;
+mod smartermail_learn;
 
 use std::io::Write;
 use std::process::ExitCode;

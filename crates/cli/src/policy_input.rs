@@ -55,8 +55,8 @@ pub(crate) fn settings_file(cli: &Cli) -> Result<Option<Features>, CliError> {
 
 /// The settings folder: the folder of `--settings` when given, else
 /// `ROOT/etc/smarthost` (Linux, and `--root` anywhere) or
-/// `%ProgramData%\smarthost` (a live Windows server). Learned names are
-/// kept here too.
+/// `%ProgramData%\smarthost` (a live Windows server). What `mailenable
+/// learn` and `smartermail learn` find is kept here too.
 pub(crate) fn settings_dir(cli: &Cli) -> PathBuf {
     if let Some(parent) = cli.settings.as_deref().and_then(Path::parent) {
         return parent.to_owned();

@@ -10,10 +10,9 @@ use serde_json::{json, Value};
 use smarthost_core::transaction::{self, safe_fs, Basis, Lock, Recovered, SessionGuard, StateDir, Transaction};
 use smarthost_core::{Applied, Change, Plan};
 
-use crate::client::Client;
 use crate::error::Error;
-use crate::schema::{self, Gateway};
-use crate::state::{self, password_known, State};
+use crate::read::{self, password_known, KnownGateways, Reader, Snapshot, State};
+use crate::schema::{self, role, Gateway, Names};
 
 /// How to undo one request.
 enum Undo {
@@ -28,39 +27,66 @@ fn resolve(text: &str, ids: &BTreeMap<String, String>) -> String {
         .fold(text.to_owned(), |t, (placeholder, id)| t.replace(placeholder, id))
 }
 
-fn resolve_value(value: &Value, ids: &BTreeMap<String, String>) -> Value {
+fn resolve_value(names: &Names, value: &Value, ids: &BTreeMap<String, String>) -> Value {
     match value {
+        // A placeholder that stands for a whole id becomes the id as the
+        // server writes it (a number where it uses numbers).
+        Value::String(s) if ids.contains_key(s) => names.id_value(&ids[s]),
         Value::String(s) => Value::String(resolve(s, ids)),
-        Value::Array(a) => Value::Array(a.iter().map(|v| resolve_value(v, ids)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), resolve_value(v, ids))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|v| resolve_value(names, v, ids)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), resolve_value(names, v, ids)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 /// Compares what was sent with what the server kept.
-fn verify_gateway(path: &str, sent: &Gateway, found: Option<&Gateway>) -> Result<(), Error> {
+fn verify_gateway(names: &Names, path: &str, sent: &Gateway, found: Option<&Gateway>) -> Result<(), Error> {
     let Some(found) = found else {
         return Err(Error::NotKept {
             path: path.into(),
             field: "gateway".into(),
-            sent: sent.description.clone(),
+            sent: sent.address.clone(),
             found: "nothing".into(),
         });
     };
-    let fields: [(&str, String, String); 8] = [
-        ("description", sent.description.clone(), found.description.clone()),
-        ("address", sent.address.clone(), found.address.clone()),
-        ("port", sent.port.to_string(), found.port.to_string()),
-        ("encryption", sent.encryption.clone(), found.encryption.clone()),
-        ("isEnabled", sent.is_enabled.to_string(), found.is_enabled.to_string()),
-        ("mode", sent.mode.clone(), found.mode.clone()),
+    let field = |r: &str| names.text(r);
+    let mut fields: Vec<(String, String, String)> = vec![
+        (field(role::ADDRESS), sent.address.clone(), found.address.clone()),
+        (field(role::PORT), sent.port.to_string(), found.port.to_string()),
         (
-            "useAuthentication",
+            field(role::ENCRYPTION),
+            sent.encryption.clone(),
+            found.encryption.clone(),
+        ),
+        (
+            field(role::ENABLED),
+            sent.is_enabled.to_string(),
+            found.is_enabled.to_string(),
+        ),
+        (field(role::MODE), sent.mode.clone(), found.mode.clone()),
+        (
+            field(role::AUTH),
             sent.use_authentication.to_string(),
             found.use_authentication.to_string(),
         ),
-        ("username", sent.username.clone(), found.username.clone()),
     ];
+    if names.get(role::DESCRIPTION).is_some() {
+        fields.insert(
+            0,
+            (
+                field(role::DESCRIPTION),
+                sent.description.clone(),
+                found.description.clone(),
+            ),
+        );
+    }
+    if sent.use_authentication {
+        fields.push((field(role::USERNAME), sent.username.clone(), found.username.clone()));
+    }
     for (field, sent_value, found) in fields {
         if sent_value != found {
             // What the server returned is peer text: escaped, capped, and
@@ -70,7 +96,7 @@ fn verify_gateway(path: &str, sent: &Gateway, found: Option<&Gateway>) -> Result
                 .sanitize(&found);
             return Err(Error::NotKept {
                 path: path.into(),
-                field: field.into(),
+                field,
                 sent: sent_value,
                 found,
             });
@@ -80,7 +106,7 @@ fn verify_gateway(path: &str, sent: &Gateway, found: Option<&Gateway>) -> Result
         let hidden = smarthost_core::REDACTED.to_owned();
         return Err(Error::NotKept {
             path: path.into(),
-            field: "password".into(),
+            field: field(role::PASSWORD),
             sent: hidden.clone(),
             found: hidden,
         });
@@ -92,137 +118,212 @@ fn find<'a>(list: &'a [Gateway], id: &str) -> Option<&'a Gateway> {
     list.iter().find(|g| g.id == id)
 }
 
-/// Sends one request and checks it took effect. Once the request was
-/// accepted, how to undo it is recorded in `undo`, even when the check that
-/// follows fails.
-fn step(
-    client: &Client,
-    path: &str,
-    body: &Value,
-    before: &State,
-    ids: &mut BTreeMap<String, String>,
-    undo: &mut Vec<Undo>,
-) -> Result<(), Error> {
-    let gateway_body = || -> Result<Gateway, Error> {
-        serde_json::from_value(body.get("gateway").cloned().unwrap_or(Value::Null)).map_err(|e| Error::Http {
+/// One apply against the API.
+struct Run<'r, 'a> {
+    reader: &'r Reader<'a>,
+    names: &'a Names,
+    before: &'r Snapshot,
+    /// Placeholder → the id the server gave.
+    ids: BTreeMap<String, String>,
+    undo: Vec<Undo>,
+}
+
+impl Run<'_, '_> {
+    fn gateways(&self) -> Result<Vec<Gateway>, Error> {
+        Ok(self.reader.gateways()?.0)
+    }
+
+    fn sent_gateway(&self, path: &str, body: &Value) -> Result<Gateway, Error> {
+        let object = self.names.unwrap_body(body).filter(|g| g.is_object());
+        let object = object.ok_or_else(|| Error::Http {
             method: "POST".into(),
             path: path.into(),
-            reason: e.to_string(),
-        })
+            reason: "the request holds no gateway".into(),
+        })?;
+        Ok(self.names.decode(object))
+    }
+
+    /// Sends one request and checks it took effect. Once the request was
+    /// accepted, how to undo it is recorded, even when the check that
+    /// follows fails. `name` is smarthost's name of a created gateway.
+    fn step(&mut self, path: &str, body: &Value, name: Option<String>) -> Result<(), Error> {
+        let client = self.reader.client;
+        match self.names.classify(path) {
+            Some((role::CREATE, _)) => {
+                let sent = self.sent_gateway(path, body)?;
+                let reply = client.call("POST", path, Some(body))?;
+                let id_field = self.names.text(role::ID);
+                let wrapper = self.names.text(role::WRAPPER);
+                let from_reply = [reply.get(&wrapper).and_then(|g| g.get(&id_field)), reply.get(&id_field)]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|v| match v {
+                        Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    });
+                let now = self.gateways()?;
+                // Else the one gateway that is new since the plan was read.
+                let id = from_reply.or_else(|| {
+                    let new: Vec<&Gateway> = now
+                        .iter()
+                        .filter(|g| find(&self.before.all, &g.id).is_none() && !self.ids.values().any(|i| i == &g.id))
+                        .collect();
+                    (new.len() == 1).then(|| new[0].id.clone())
+                });
+                let id = id.ok_or_else(|| Error::NotKept {
+                    path: path.into(),
+                    field: id_field,
+                    sent: "(new gateway)".into(),
+                    found: "no id in the reply and no single new gateway in the list".into(),
+                })?;
+                let name = name.unwrap_or_else(|| sent.description.clone());
+                self.ids.insert(schema::placeholder(&name), id.clone());
+                self.undo.push(Undo::Delete(id.clone()));
+                verify_gateway(self.names, path, &sent, find(&now, &id))
+            }
+            Some((role::DELETE, id)) => {
+                let previous = find(&self.before.all, id).cloned().ok_or(Error::Stale)?;
+                client.call("POST", path, Some(body))?;
+                if find(&self.gateways()?, id).is_some() {
+                    return Err(Error::NotKept {
+                        path: path.into(),
+                        field: "gateway".into(),
+                        sent: "delete".into(),
+                        found: "still there".into(),
+                    });
+                }
+                self.undo.push(Undo::Recreate(previous));
+                Ok(())
+            }
+            Some((role::UPDATE, id)) => {
+                let created_here = self.ids.values().any(|i| i == id);
+                let previous = find(&self.before.all, id).cloned();
+                if previous.is_none() && !created_here {
+                    return Err(Error::Stale);
+                }
+                let sent = self.sent_gateway(path, body)?;
+                client.call("POST", path, Some(body))?;
+                if let Some(previous) = previous {
+                    self.undo.push(Undo::Restore(previous));
+                }
+                verify_gateway(self.names, path, &sent, find(&self.gateways()?, id))
+            }
+            _ => {
+                let Some(domain) = path.strip_prefix(&schema::domain_settings("")) else {
+                    return Err(Error::Http {
+                        method: "POST".into(),
+                        path: path.into(),
+                        reason: "not a request this backend makes".into(),
+                    });
+                };
+                let previous = self.before.state.links.get(domain).cloned().unwrap_or_default();
+                let field = self.names.text(role::DOMAIN_LINK);
+                let wanted = match body.get(schema::DOMAIN_SETTINGS_KEY).and_then(|s| s.get(&field)) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => String::new(),
+                };
+                client.call("POST", path, Some(body))?;
+                self.undo.push(Undo::Relink(domain.to_owned(), previous));
+                let found = self.reader.link(domain)?;
+                if found != wanted {
+                    return Err(Error::NotKept {
+                        path: path.into(),
+                        field,
+                        sent: wanted,
+                        found,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn undo(&self, action: Undo) -> Result<(), Error> {
+        let client = self.reader.client;
+        let names = self.names;
+        let body = |g: &Gateway| {
+            let mut object = names.encode(g, &mut Default::default());
+            if g.use_authentication && !password_known(g) {
+                // Never write back a masked password; the server keeps the
+                // one it has, or the gateway stays without (said in the docs).
+                if let Some(map) = object.as_object_mut() {
+                    map.remove(&names.text(role::PASSWORD));
+                }
+            }
+            names.wrap_body(object)
+        };
+        match action {
+            Undo::Delete(id) => client
+                .call("POST", &names.endpoint(role::DELETE, &id), Some(&json!({})))
+                .map(drop),
+            Undo::Restore(g) => client
+                .call("POST", &names.endpoint(role::UPDATE, &g.id), Some(&body(&g)))
+                .map(drop),
+            Undo::Recreate(g) => client
+                .call("POST", &names.endpoint(role::CREATE, ""), Some(&body(&g)))
+                .map(drop),
+            Undo::Relink(domain, id) => {
+                let mut settings = serde_json::Map::new();
+                let value = if id.is_empty() {
+                    Value::String(id)
+                } else {
+                    names.id_value(&id)
+                };
+                settings.insert(names.text(role::DOMAIN_LINK), value);
+                client
+                    .call(
+                        "POST",
+                        &schema::domain_settings(&domain),
+                        Some(&json!({ schema::DOMAIN_SETTINGS_KEY: settings })),
+                    )
+                    .map(drop)
+            }
+        }
+    }
+}
+
+/// Applies `plan` on the server whose state (read just now) is `before`;
+/// refuses it when that state is not the one the plan was made from.
+/// Returns what ran and smarthost's gateways' ids afterwards.
+pub(crate) fn apply(reader: &Reader<'_>, plan: &Plan, before: &Snapshot) -> Result<(Applied, KnownGateways), Error> {
+    if let Some(basis) = &plan.basis {
+        if let Some(what) = basis.first_difference(&before.basis) {
+            return Err(Error::Changed(what.to_owned()));
+        }
+    }
+    let mut run = Run {
+        reader,
+        names: reader.names,
+        before,
+        ids: BTreeMap::new(),
+        undo: Vec::new(),
     };
-    if path == schema::GATEWAY_PUT {
-        let sent = gateway_body()?;
-        let reply = client.call("POST", path, Some(body))?;
-        let id = reply
-            .pointer("/gateway/id")
-            .or_else(|| reply.get("id"))
-            .and_then(Value::as_str)
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| Error::NotKept {
-                path: path.into(),
-                field: "id".into(),
-                sent: "(new gateway)".into(),
-                found: "no id in the reply".into(),
-            })?
-            .to_owned();
-        ids.insert(crate::schema::placeholder(&sent.description), id.clone());
-        undo.push(Undo::Delete(id.clone()));
-        return verify_gateway(path, &sent, find(&state::gateways(client)?, &id));
-    }
-    if let Some(id) = path.strip_prefix(&schema::gateway_delete("")) {
-        let previous = before
-            .gateways
-            .values()
-            .find(|g| g.id == id)
-            .cloned()
-            .ok_or(Error::Stale)?;
-        client.call("POST", path, Some(body))?;
-        if find(&state::gateways(client)?, id).is_some() {
-            return Err(Error::NotKept {
-                path: path.into(),
-                field: "gateway".into(),
-                sent: "delete".into(),
-                found: "still there".into(),
-            });
-        }
-        undo.push(Undo::Recreate(previous));
-        return Ok(());
-    }
-    if let Some(id) = path.strip_prefix(&schema::gateway("")) {
-        let previous = before
-            .gateways
-            .values()
-            .find(|g| g.id == id)
-            .cloned()
-            .ok_or(Error::Stale)?;
-        let sent = gateway_body()?;
-        client.call("POST", path, Some(body))?;
-        undo.push(Undo::Restore(previous));
-        return verify_gateway(path, &sent, find(&state::gateways(client)?, id));
-    }
-    if let Some(domain) = path.strip_prefix(&schema::domain_settings("")) {
-        let previous = before.links.get(domain).cloned().unwrap_or_default();
-        let wanted = body
-            .pointer(&format!("/domainSettings/{}", schema::DOMAIN_GATEWAY_FIELD))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        client.call("POST", path, Some(body))?;
-        undo.push(Undo::Relink(domain.to_owned(), previous));
-        let found = state::link(client, domain)?;
-        if found != wanted {
-            return Err(Error::NotKept {
-                path: path.into(),
-                field: schema::DOMAIN_GATEWAY_FIELD.into(),
-                sent: wanted,
-                found,
-            });
-        }
-        return Ok(());
-    }
-    Err(Error::Http {
-        method: "POST".into(),
-        path: path.into(),
-        reason: "not a request this backend makes".into(),
-    })
-}
-
-fn undo(client: &Client, action: Undo) -> Result<(), Error> {
-    match action {
-        Undo::Delete(id) => client
-            .call("POST", &schema::gateway_delete(&id), Some(&json!({})))
-            .map(drop),
-        Undo::Restore(g) => client
-            .call("POST", &schema::gateway(&g.id), Some(&json!({"gateway": g})))
-            .map(drop),
-        Undo::Recreate(g) => {
-            let g = Gateway { id: String::new(), ..g };
-            client
-                .call("POST", schema::GATEWAY_PUT, Some(&json!({"gateway": g})))
-                .map(drop)
-        }
-        Undo::Relink(domain, id) => {
-            let body = json!({"domainSettings": {schema::DOMAIN_GATEWAY_FIELD: id}});
-            client
-                .call("POST", &schema::domain_settings(&domain), Some(&body))
-                .map(drop)
-        }
-    }
-}
-
-pub(crate) fn apply(client: &Client, plan: &Plan, before: &State) -> Result<Applied, Error> {
-    let mut ids = BTreeMap::new();
-    let mut done: Vec<Undo> = Vec::new();
     let mut ran = Vec::new();
-    for change in &plan.changes {
+    let mut known = before.known.clone();
+    for (n, change) in plan.changes.iter().enumerate() {
         let Change::Api(request) = change else { continue };
-        let path = resolve(&request.path, &ids);
-        let body = resolve_value(request.body.as_ref().unwrap_or(&Value::Null), &ids);
-        match step(client, &path, &body, before, &mut ids, &mut done) {
-            Ok(()) => ran.push(format!("{} {path}", request.method)),
+        let path = resolve(&request.path, &run.ids);
+        let body = resolve_value(run.names, request.body.as_ref().unwrap_or(&Value::Null), &run.ids);
+        let name = read::created_name(run.names, plan, n);
+        match run.step(&path, &body, name.clone()) {
+            Ok(()) => {
+                ran.push(format!("{} {path}", request.method));
+                match run.names.classify(&path) {
+                    Some((role::CREATE, _)) => {
+                        if let Some(name) = name {
+                            let id = run.ids.get(&schema::placeholder(&name)).cloned().unwrap_or_default();
+                            known.gateways.insert(name, id);
+                        }
+                    }
+                    Some((role::DELETE, id)) => known.gateways.retain(|_, i| i != id),
+                    _ => {}
+                }
+            }
             Err(cause) => {
-                for u in done.into_iter().rev() {
-                    if let Err(e) = undo(client, u) {
+                for u in std::mem::take(&mut run.undo).into_iter().rev() {
+                    if let Err(e) = run.undo(u) {
                         return Err(Error::RollbackFailed {
                             cause: Box::new(cause),
                             undo: Box::new(e),
@@ -233,11 +334,14 @@ pub(crate) fn apply(client: &Client, plan: &Plan, before: &State) -> Result<Appl
             }
         }
     }
-    Ok(Applied {
-        changed: !ran.is_empty(),
-        backups: Vec::new(),
-        ran,
-    })
+    Ok((
+        Applied {
+            changed: !ran.is_empty(),
+            backups: Vec::new(),
+            ran,
+        },
+        known,
+    ))
 }
 
 /// The render folder (`--root DIR`): `DIR/requests/NNN.json` and
@@ -310,7 +414,10 @@ impl Render {
     /// redacted) as numbered JSON files, removes the request files of an
     /// earlier render, and writes the resulting state (without passwords)
     /// for the next plan; all of it as one transaction.
-    pub(crate) fn apply(&self, lock: &Lock, plan: &Plan) -> Result<Applied, Error> {
+    ///
+    /// Each request file names the names it uses that were not learned
+    /// from a server (`"unconfirmed"`).
+    pub(crate) fn apply(&self, lock: &Lock, plan: &Plan, names: &Names) -> Result<Applied, Error> {
         let (before, bytes) = self.load()?;
         if let Some(basis) = &plan.basis {
             if basis.first_difference(&self.basis(bytes.as_deref())).is_some() {
@@ -319,14 +426,21 @@ impl Render {
                 }));
             }
         }
-        let after = before.after(plan);
+        let after = before.after(names, plan);
         let requests = self.requests();
         let mut files = Vec::new();
         for (n, change) in plan.changes.iter().enumerate() {
             let Change::Api(request) = change else { continue };
-            let text = serde_json::to_string_pretty(
-                &json!({"method": request.method, "path": request.path, "body": request.redacted_body()}),
-            )
+            let one = Plan {
+                changes: vec![change.clone()],
+                ..Plan::new("smartermail")
+            };
+            let text = serde_json::to_string_pretty(&json!({
+                "method": request.method,
+                "path": request.path,
+                "body": request.redacted_body(),
+                "unconfirmed": crate::plan::unconfirmed(names, &one),
+            }))
             .unwrap_or_default();
             files.push((requests.join(format!("{:03}.json", n + 1)), text + "\n"));
         }

@@ -30,6 +30,8 @@ pub(crate) struct Client {
     password: Secret,
     token: Mutex<Option<String>>,
     guard: Box<Guard>,
+    /// Only `GET` requests (and the login): how `learn` talks.
+    read_only: bool,
 }
 
 /// What keeps a hostile or stuck server in check.
@@ -113,7 +115,15 @@ impl Client {
                 deadline: Mutex::new(None),
                 redactor,
             }),
+            read_only: false,
         }
+    }
+
+    /// The same client, refusing every request but `GET` (the login
+    /// excepted): what `learn` uses.
+    pub(crate) fn read_only(mut self) -> Client {
+        self.read_only = true;
+        self
     }
 
     /// Starts a writer call: its requests, together, must be done within
@@ -202,6 +212,24 @@ impl Client {
         token: Option<&str>,
         redactor: &Redactor,
     ) -> Result<(u16, Value), Error> {
+        let (status, text) = self.send_text(method, path, body, token, redactor)?;
+        let value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|_| http(method, path, format!("HTTP {status}, not JSON")))?
+        };
+        Ok((status, value))
+    }
+
+    /// [`Self::send`], the body as text.
+    fn send_text(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+        redactor: &Redactor,
+    ) -> Result<(u16, String), Error> {
         let url = self.url(path);
         let auth = token.map(|t| format!("Bearer {t}"));
         let left = Some(self.remaining(method, path)?);
@@ -236,16 +264,29 @@ impl Client {
             .limit(MAX_BODY)
             .read_to_string()
             .map_err(|e| self.transport(method, path, e, redactor))?;
-        let value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).map_err(|_| http(method, path, format!("HTTP {status}, not JSON")))?
-        };
-        Ok((status, value))
+        Ok((status, text))
+    }
+
+    /// A page that is not JSON (the server's API documentation page), with
+    /// the token; an error unless HTTP 2xx.
+    pub(crate) fn get_text(&self, path: &str) -> Result<String, Error> {
+        let redactor = self.guard.redactor.clone();
+        let mut token = self.token.lock().unwrap_or_else(|e| e.into_inner());
+        if token.is_none() {
+            *token = Some(self.login()?);
+        }
+        let (status, text) = self.send_text("GET", path, None, token.as_deref(), &redactor)?;
+        if !(200..300).contains(&status) {
+            return Err(http("GET", path, format!("HTTP {status}")));
+        }
+        Ok(text)
     }
 
     /// Calls the API; logs in first, and once more when the token expired.
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Error> {
+        if self.read_only && method != "GET" {
+            return Err(http(method, path, "refused: this client only reads (GET)"));
+        }
         let redactor = match body {
             Some(body) => with_body_secrets(self.guard.redactor.clone(), body),
             None => self.guard.redactor.clone(),

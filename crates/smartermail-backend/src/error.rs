@@ -96,6 +96,40 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// On a live server, a write needs names that were not learned from
+    /// it; nothing was written.
+    #[error("refusing to write to SmarterMail: these names are not confirmed by this server (no write request was sent): {}; learn them from the server first: {learn}", .names.join(", "))]
+    Unconfirmed {
+        /// The unconfirmed roles and the guesses they would use.
+        names: Vec<String>,
+        /// The command that learns them.
+        learn: String,
+    },
+    /// A request would write a field that decides where INCOMING mail
+    /// goes.
+    #[error("{path}: refusing to write {field}: it changes where a domain's INCOMING mail goes, which smarthost never touches")]
+    Forbidden {
+        /// API path.
+        path: String,
+        /// The field.
+        field: String,
+    },
+    /// `check_certificate = false` cannot be expressed in SmarterMail.
+    #[error("{setting} = false: SmarterMail's gateways have no learned setting to skip the certificate check, so it cannot be honoured; remove the setting or use a relay with a valid certificate")]
+    CertificateCheck {
+        /// The setting, as the settings file names it.
+        setting: &'static str,
+    },
+    /// What a plan was made from changed before it was applied.
+    #[error("{0} changed since the plan was made; plan again (nothing was written)")]
+    Changed(String),
+    /// The server's gateways have no description field and the writer has
+    /// no settings folder for the file that remembers smarthost's gateways.
+    #[error("this server's gateways have no description field, so smarthost can only recognise its gateways by the ids it keeps in the settings folder, and none is set; nothing was written")]
+    NoGatewaysFile,
+    /// `learn` could not learn what it needs.
+    #[error("learning from SmarterMail: {0}")]
+    Learn(String),
     /// A step failed and the steps before it were undone.
     #[error("{cause}; the changes made before it were undone")]
     RolledBack {
@@ -132,7 +166,12 @@ impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
             Error::Policy(e) => e.kind(),
-            Error::Stale => ErrorKind::Stale,
+            Error::Stale | Error::Changed(_) => ErrorKind::Stale,
+            Error::Unconfirmed { .. }
+            | Error::Forbidden { .. }
+            | Error::CertificateCheck { .. }
+            | Error::NoGatewaysFile
+            | Error::Learn(_) => ErrorKind::Invalid,
             Error::Http { .. } | Error::Deadline { .. } => ErrorKind::Transient,
             Error::PasswordHidden(_) => ErrorKind::Invalid,
             Error::RolledBack { cause } => cause.kind(),

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use smartermail_backend::{Error, SmartermailWriter};
+use smartermail_backend::schema::Learned;
+use smartermail_backend::{Error, LearnedSchema, SmartermailWriter};
 use smarthost_core::{ConfigWriter, Encryption, Policy, Secret, Smarthost};
 use test_support::builders::{self, policy};
 use test_support::smartermail::{Api, Fake};
@@ -37,6 +38,52 @@ impl Writers for Api {
 
 fn writer_for(url: &str, password: &str, timeout: Duration) -> SmartermailWriter {
     SmartermailWriter::connect(url, "admin", Secret::new(password.to_owned()).unwrap(), timeout)
+        .with_schema(fake_schema(url))
+}
+
+/// The schema of this fake: the built-in names, confirmed as `learn` would
+/// (this fake serves exactly those).
+fn fake_schema(url: &str) -> LearnedSchema {
+    let roles = [
+        "endpoint.list",
+        "endpoint.create",
+        "endpoint.update",
+        "endpoint.delete",
+        "list.key",
+        "body.wrapper",
+        "field.id",
+        "field.description",
+        "field.address",
+        "field.port",
+        "field.encryption",
+        "field.enabled",
+        "field.mode",
+        "field.use-authentication",
+        "field.username",
+        "field.password",
+        "field.domain-link",
+        "enum.mode.round-robin",
+        "enum.mode.specific-domains",
+        "enum.encryption.none",
+        "enum.encryption.starttls",
+        "enum.encryption.implicit-tls",
+        "enum.status.enabled",
+        "enum.status.disabled",
+    ];
+    LearnedSchema {
+        version: smartermail_backend::schema::SCHEMA_VERSION,
+        server: url.to_owned(),
+        names: roles
+            .iter()
+            .map(|r| {
+                let learned = Learned {
+                    value: smartermail_backend::schema::builtin(r).unwrap(),
+                    source: "the test's fake API".into(),
+                };
+                (r.to_string(), learned)
+            })
+            .collect(),
+    }
 }
 
 /// A smarthost whose user (if any) logs in with [`RELAY_PASSWORD`].
@@ -198,8 +245,9 @@ fn a_failure_half_way_undoes_the_steps_before_it() {
         ))
         .unwrap();
     let before = server.gateways();
-    // Writes: update server gateway, create a.example, create b.example, link a (fails).
-    server.fake.lock().unwrap().fail_write = Some(server.writes().len() as u32 + 4);
+    // Writes: update server gateway, create a.example (disabled), enable
+    // it, create b.example, enable it, link a (fails).
+    server.fake.lock().unwrap().fail_write = Some(server.writes().len() as u32 + 6);
     let err = writer.converge(&both()).unwrap_err();
     assert!(matches!(err, Error::RolledBack { .. }), "{err}");
     assert!(err.to_string().contains("Internal error (injected)"), "{err}");
@@ -227,7 +275,11 @@ fn rendering_writes_request_files_once() {
     let _ = std::fs::remove_dir_all(&dir);
     let writer = SmartermailWriter::render_into(&dir);
     let (_, applied) = writer.converge(&both()).unwrap();
-    assert_eq!(applied.ran.len(), 5, "3 gateways and 2 links");
+    assert_eq!(
+        applied.ran.len(),
+        8,
+        "3 gateways created disabled, 3 enabled after, 2 links"
+    );
     let first = std::fs::read_to_string(dir.join("requests/001.json")).unwrap();
     assert!(first.contains("gateway-put") && first.contains("<redacted>"), "{first}");
     for entry in std::fs::read_dir(dir.join("requests")).unwrap() {

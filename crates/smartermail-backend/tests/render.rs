@@ -25,7 +25,7 @@ fn relay(text: &str, user: Option<&str>) -> Smarthost {
     builders::relay(text, Encryption::Starttls, user.map(|u| (u, PASSWORD)))
 }
 
-/// Server and two domains: 3 gateways and 2 links.
+/// Server and two domains: 3 gateways (each created, then enabled) and 2 links.
 fn both() -> Policy {
     policy(
         Some(relay("[smtp.sendgrid.net]:587", Some("apikey"))),
@@ -56,10 +56,11 @@ fn requests_and_state_are_replaced_together() {
     let dir = temp_dir("together");
     let writer = SmartermailWriter::render_into(dir.path());
     let (_, applied) = writer.converge(&both()).unwrap();
-    assert_eq!(applied.ran.len(), 5);
+    // Each gateway is created disabled and enabled by a second request.
+    assert_eq!(applied.ran.len(), 8);
     assert_eq!(
         names(&dir.path().join("requests")),
-        ["001.json", "002.json", "003.json", "004.json", "005.json"]
+        ["001.json", "002.json", "003.json", "004.json", "005.json", "006.json", "007.json", "008.json"]
     );
     for name in names(&dir.path().join("requests")) {
         let path = dir.path().join("requests").join(&name);
