@@ -138,8 +138,7 @@ pub(crate) struct StaleCompiled {
 fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeSet<StaleCompiled> {
     let main = CfFile::parse(text, Kind::Main);
     let mut found = BTreeSet::new();
-    for name in main.names() {
-        let value = main.get(name).unwrap_or("");
+    for (_, value) in main.effective() {
         for item in value.split(|c: char| c == ',' || c.is_whitespace()) {
             let Some((kind, file)) = item.split_once(':') else {
                 continue;
