@@ -6,6 +6,7 @@
 //! whitespace is stripped. postmap lowercases keys unless told otherwise, so
 //! keys are written in lower case.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -134,24 +135,44 @@ pub(crate) fn render(table: &Table) -> Option<String> {
 /// starts with whitespace continues the previous value).
 pub(crate) fn parse(text: &str) -> Table {
     let mut table = Table::new();
-    let mut last: Option<String> = None;
+    for_each_entry(text, |k, v| {
+        table.insert(k.into_owned(), v.into_owned());
+    });
+    table
+}
+
+/// Calls `f` with each entry of a table's text, in file order, as
+/// [`parse`] reads it: the key lowercased, continuation lines joined by a
+/// space. Both borrow from `text` unless they had to change.
+pub(crate) fn for_each_entry<'t>(text: &'t str, mut f: impl FnMut(Cow<'t, str>, Cow<'t, str>)) {
+    let mut pending: Option<(Cow<'t, str>, Cow<'t, str>)> = None;
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if let Some(v) = last.as_ref().and_then(|k| table.get_mut(k)) {
+            if let Some((_, v)) = pending.as_mut() {
+                let v = v.to_mut();
                 v.push(' ');
                 v.push_str(trimmed);
             }
             continue;
         }
+        if let Some((k, v)) = pending.take() {
+            f(k, v);
+        }
         let (key, value) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
-        table.insert(key.to_ascii_lowercase(), value.trim().to_owned());
-        last = Some(key.to_ascii_lowercase());
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(key.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(key)
+        };
+        pending = Some((key, Cow::Borrowed(value.trim())));
     }
-    table
+    if let Some((k, v)) = pending {
+        f(k, v);
+    }
 }
 
 /// The secrets table as it may be shown: every password replaced.

@@ -134,7 +134,8 @@ fn rewrite_reason(options: &PostfixOptions, path: &Path, sensitive: bool) -> Opt
 pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) -> Result<Plan, Error> {
     let mut plan = Plan::new("postfix");
     plan.basis = Some(basis(paths)?);
-    plan.warnings = desired.warnings();
+    // The layout says each smarthost's warnings (`Policy::warnings`), once
+    // per distinct relay, encryption and credentials.
     let layout = Layout::new(desired, options);
     plan.warnings.extend(layout.warnings.iter().cloned());
 
