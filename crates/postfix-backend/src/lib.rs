@@ -34,6 +34,7 @@ mod cf;
 mod edit;
 mod error;
 pub mod health;
+mod incremental;
 mod layout;
 mod maps;
 mod paths;

@@ -33,6 +33,12 @@ impl MapType {
         !matches!(self, MapType::Texthash)
     }
 
+    /// Whether postmap can update a compiled table of this type in place
+    /// (`postmap -i`, `postmap -d`).
+    pub(crate) fn updates_in_place(self) -> bool {
+        matches!(self, MapType::Hash | MapType::Lmdb)
+    }
+
     /// The file postmap builds from `path`, if any.
     pub fn compiled_suffix(self) -> Option<&'static str> {
         match self {

@@ -8,6 +8,7 @@ use smarthost_core::{Change, CommandRun, FileChange, Plan, Policy};
 use crate::cf::{CfFile, Kind};
 use crate::edit;
 use crate::error::Error;
+use crate::incremental;
 use crate::layout::Layout;
 use crate::maps;
 use crate::prereq;
@@ -162,7 +163,34 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
             _ => None,
         };
         if (before != after || rewrite.is_some()) && after.is_some() && options.map_type.needs_postmap() {
-            compile.push(path.clone());
+            let changes = after
+                .as_deref()
+                .and_then(|a| incremental::plan(options, &path, before.as_deref(), a));
+            let commands = match changes {
+                // What apply runs on a staged copy of the compiled table.
+                Some(changes) => incremental::commands(options, &path, &changes)
+                    .into_iter()
+                    .map(|(argv, input)| CommandRun {
+                        reason: if argv.iter().any(|a| a == "-d") {
+                            format!(
+                                "delete {} key(s) from the compiled table, in place (keys on stdin)",
+                                input.lines().count()
+                            )
+                        } else {
+                            format!(
+                                "insert or replace {} entr(ies) in the compiled table, in place (entries on stdin)",
+                                input.lines().count()
+                            )
+                        },
+                        argv,
+                    })
+                    .collect(),
+                None => vec![CommandRun {
+                    argv: options.postmap_command(&path),
+                    reason: "compile the lookup table".into(),
+                }],
+            };
+            compile.push(commands);
         }
         if let Some(reason) = &rewrite {
             plan.notes.push(reason.clone());
@@ -236,12 +264,8 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
         return Ok(plan);
     }
     if options.compile_maps {
-        for path in compile {
-            let argv = options.postmap_command(&path);
-            plan.changes.push(Change::Command(CommandRun {
-                argv,
-                reason: "compile the lookup table".into(),
-            }));
+        for command in compile.into_iter().flatten() {
+            plan.changes.push(Change::Command(command));
         }
     } else if !compile.is_empty() {
         plan.warnings.push(format!(
