@@ -113,19 +113,22 @@ fn run_with_input(argv: &[String], input: Option<&str>, plan: &Plan) -> Result<S
 }
 
 /// Refuses the plan when any managed file differs from what it was made
-/// from, not only the files it changes.
+/// from, not only the files it changes. Every managed file is read once.
 fn check_current(paths: &Paths, plan: &Plan) -> Result<(), Error> {
+    let now = plan::Snapshot::read(paths)?;
     for file in plan.files() {
-        let now = transaction::safe_fs::read_text(file.path())?;
-        if now.as_deref() != file.before() {
+        let current = match now.get(file.path()) {
+            Ok(text) => text == file.before(),
+            Err(()) => transaction::safe_fs::read_text(file.path())?.as_deref() == file.before(),
+        };
+        if !current {
             return Err(Error::Stale {
                 path: file.path().to_owned(),
             });
         }
     }
     if let Some(basis) = &plan.basis {
-        let now = plan::basis(paths)?;
-        if let Some(name) = basis.first_difference(&now) {
+        if let Some(name) = basis.first_difference(&now.basis()) {
             return Err(Error::Stale { path: name.into() });
         }
     }

@@ -85,71 +85,92 @@ impl KeyChanges<'_> {
     }
 }
 
-/// The entries of a table in this backend's own form, in order; `None`
-/// when the text is in any other form.
-fn canonical_entries(text: &str) -> Option<Vec<(&str, &str)>> {
-    let mut out: Vec<(&str, &str)> = Vec::new();
-    for line in text.split_inclusive('\n') {
-        let line = line.strip_suffix('\n')?;
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+/// The entries of a table in this backend's own form, one at a time, in
+/// order; an entry is `None` when the text is in any other form.
+struct Entries<'t> {
+    lines: std::str::SplitInclusive<'t, char>,
+    last: Option<&'t str>,
+}
+
+impl<'t> Entries<'t> {
+    fn new(text: &'t str) -> Self {
+        Entries {
+            lines: text.split_inclusive('\n'),
+            last: None,
         }
-        let (key, value) = line.split_once(' ')?;
-        let plain = |s: &str| !s.is_empty() && !s.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
-        if !plain(key) || key.bytes().any(|b| b.is_ascii_uppercase()) || key.starts_with('#') {
-            return None;
-        }
-        // A value's inner spaces are kept by postmap; leading or trailing
-        // ones (stripped by postmap) never come from this backend.
-        if value.is_empty() || value.starts_with([' ', '\t']) || value.ends_with([' ', '\t', '\r']) {
-            return None;
-        }
-        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
-            return None;
-        }
-        if out.last().is_some_and(|(last, _)| *last >= key) {
-            return None;
-        }
-        out.push((key, value));
     }
-    Some(out)
+
+    /// The next entry; `Some(None)` when the text is not in the form.
+    fn next_entry(&mut self) -> Option<Option<(&'t str, &'t str)>> {
+        loop {
+            let line = self.lines.next()?;
+            let Some(line) = line.strip_suffix('\n') else {
+                return Some(None);
+            };
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            return Some(self.check(line));
+        }
+    }
+
+    fn check(&mut self, line: &'t str) -> Option<(&'t str, &'t str)> {
+        let (key, value) = line.split_once(' ')?;
+        // Keys: no whitespace, control characters or upper case (postmap
+        // lowercases); values: no tab, control character or leading or
+        // trailing space (postmap strips them). Inner spaces are kept.
+        if key.is_empty() || key.bytes().any(|b| b <= b' ' || b == 0x7f || b.is_ascii_uppercase()) {
+            return None;
+        }
+        if value.is_empty()
+            || value.starts_with(' ')
+            || value.ends_with(' ')
+            || value.bytes().any(|b| b < b' ' || b == 0x7f)
+        {
+            return None;
+        }
+        if self.last.is_some_and(|last| last >= key) {
+            return None;
+        }
+        self.last = Some(key);
+        Some((key, value))
+    }
 }
 
 /// The keys that differ from `before` to `after`, when both are in this
-/// backend's own form.
+/// backend's own form: one pass over both texts, no copy.
 pub(crate) fn key_changes<'t>(before: &'t str, after: &'t str) -> Option<KeyChanges<'t>> {
-    let old = canonical_entries(before)?;
-    let new = canonical_entries(after)?;
-    let mut changes = KeyChanges {
-        entries_before: old.len(),
-        ..KeyChanges::default()
-    };
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) if o.0 == n.0 => {
-                if o.1 != n.1 {
-                    changes.upserts.push(*n);
+    let (mut old, mut new) = (Entries::new(before), Entries::new(after));
+    let mut changes = KeyChanges::default();
+    let (mut o, mut n) = (old.next_entry(), new.next_entry());
+    loop {
+        match (o, n) {
+            (Some(None), _) | (_, Some(None)) => return None,
+            (None, None) => return Some(changes),
+            (Some(Some(a)), Some(Some(b))) if a.0 == b.0 => {
+                if a.1 != b.1 {
+                    changes.upserts.push(b);
                 }
-                i += 1;
-                j += 1;
+                changes.entries_before += 1;
+                o = old.next_entry();
+                n = new.next_entry();
             }
-            (Some(o), Some(n)) if o.0 < n.0 => {
-                changes.deletes.push(o.0);
-                i += 1;
+            (Some(Some(a)), Some(Some(b))) if a.0 < b.0 => {
+                changes.deletes.push(a.0);
+                changes.entries_before += 1;
+                o = old.next_entry();
             }
-            (Some(o), None) => {
-                changes.deletes.push(o.0);
-                i += 1;
+            (Some(Some(a)), None) => {
+                changes.deletes.push(a.0);
+                changes.entries_before += 1;
+                o = old.next_entry();
             }
-            (_, Some(n)) => {
-                changes.upserts.push(*n);
-                j += 1;
+            (_, Some(Some(b))) => {
+                changes.upserts.push(b);
+                n = new.next_entry();
             }
-            (None, None) => break,
         }
     }
-    Some(changes)
 }
 
 /// The key changes to apply in place to the compiled table of `source`,

@@ -113,16 +113,19 @@ impl Layout {
         }
         let mut services = std::collections::BTreeSet::new();
         let server_key = server_secret.as_ref().map(|(key, _)| key.as_str());
+        // Each relay's text is made once: a fleet shares a few relays.
+        let mut relay_text: maps::FastMap<&RelayHost, String> = maps::FastMap::default();
         for (domain, s) in &policy.domains {
             let key = At(domain);
-            sender_relay.push(key, &s.relay);
+            let relay = relay_text.entry(&s.relay).or_insert_with(|| s.relay.to_string());
+            sender_relay.push(key, &*relay);
             if let Some(c) = &s.credentials {
                 secrets.push(key, Secret(c));
             }
             // Without credentials of its own, a domain on the server's relay
             // would log in with the server's account (Postfix falls back to
             // the next-hop key): its transport turns SASL off.
-            let no_auth = s.credentials.is_none() && server_key.is_some_and(|k| k == s.relay.to_string());
+            let no_auth = s.credentials.is_none() && server_key.is_some_and(|k| k == relay.as_str());
             let service = match (s.encryption == Encryption::ImplicitTls, no_auth) {
                 (true, false) => Some(TLS_WRAPPER_SERVICE),
                 (true, true) => Some(TLS_NOAUTH_SERVICE),
@@ -133,7 +136,7 @@ impl Layout {
                 (false, false) => None,
             };
             if let Some(service) = service {
-                transport.push(key, format_args!("{service}:{}", s.relay));
+                transport.push(key, format_args!("{service}:{relay}"));
                 if service != SMTP_TRANSPORT {
                     services.insert(service);
                 }

@@ -94,6 +94,34 @@ impl FromStr for MapType {
     }
 }
 
+/// A hasher for maps keyed by table keys and relays (FxHash: a multiply
+/// and a rotate per word). The keys come from this server's own files, so
+/// SipHash's protection against chosen collisions buys nothing, and it was
+/// 8% of reading back 100,000 domains.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
 /// A table's entries, sorted by key so the text is deterministic.
 pub(crate) type Table = BTreeMap<String, String>;
 

@@ -17,22 +17,53 @@ use crate::schema::*;
 use crate::state::{State, STATE_FILE};
 use crate::{Paths, PostfixOptions};
 
-/// The fingerprint of every managed file: main.cf, master.cf and the
-/// tables' sources.
-pub(crate) fn basis(paths: &Paths) -> Result<Basis, Error> {
-    let mut basis = Basis::new();
-    let files = [
-        paths.main_cf.clone(),
-        paths.master_cf.clone(),
-        paths.maps.join(STATE_FILE),
-    ]
-    .into_iter()
-    .chain(TABLES.iter().map(|(name, _)| paths.table(name)));
-    for path in files {
-        let bytes = safe_fs::read_bytes(&path)?;
-        basis.add(path.display(), bytes.as_deref());
+/// Every managed file as read once under the lock: main.cf, master.cf,
+/// the state file and the tables' texts. The plan's texts and its
+/// [`Basis`] come from the same read, and so does the check that a plan is
+/// still current.
+pub(crate) struct Snapshot(Vec<(PathBuf, Option<String>)>);
+
+impl Snapshot {
+    /// Reads every managed file.
+    pub(crate) fn read(paths: &Paths) -> Result<Snapshot, Error> {
+        let files = [
+            paths.main_cf.clone(),
+            paths.master_cf.clone(),
+            paths.maps.join(STATE_FILE),
+        ]
+        .into_iter()
+        .chain(TABLES.iter().map(|(name, _)| paths.table(name)));
+        let mut read = Vec::new();
+        for path in files {
+            let text = read_optional(&path)?;
+            read.push((path, text));
+        }
+        Ok(Snapshot(read))
     }
-    Ok(basis)
+
+    /// The fingerprint of every managed file.
+    pub(crate) fn basis(&self) -> Basis {
+        let mut basis = Basis::new();
+        for (path, text) in &self.0 {
+            basis.add(path.display(), text.as_deref().map(str::as_bytes));
+        }
+        basis
+    }
+
+    /// The text of `path` as read: `None` when it does not exist; `Err`
+    /// with nothing when it is not a managed file.
+    pub(crate) fn get(&self, path: &Path) -> Result<Option<&str>, ()> {
+        self.0
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, text)| text.as_deref())
+            .ok_or(())
+    }
+
+    /// Takes the text of a managed file out (each is used once by the plan).
+    fn take(&mut self, path: &Path) -> Option<String> {
+        self.0.iter_mut().find(|(p, _)| p == path).and_then(|(_, t)| t.take())
+    }
 }
 
 const MAP_MODE: u32 = 0o644;
@@ -134,7 +165,8 @@ fn rewrite_reason(options: &PostfixOptions, path: &Path, sensitive: bool) -> Opt
 
 pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) -> Result<Plan, Error> {
     let mut plan = Plan::new("postfix");
-    plan.basis = Some(basis(paths)?);
+    let mut snapshot = Snapshot::read(paths)?;
+    plan.basis = Some(snapshot.basis());
     // The layout says each smarthost's warnings (`Policy::warnings`), once
     // per distinct relay, encryption and credentials.
     let layout = Layout::new(desired, options);
@@ -151,7 +183,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     let mut compile = Vec::new();
     for (name, table, sensitive) in tables {
         let path = paths.table(name);
-        let before = read_optional(&path)?;
+        let before = snapshot.take(&path);
         let after = table.take();
         let mode = if sensitive {
             SECRET_MODE
@@ -199,7 +231,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
 
     let master_path = paths.master_cf.clone();
-    let master_before = read_optional(&master_path)?;
+    let master_before = snapshot.take(&master_path);
     let master_text = master_before.clone().unwrap_or_default();
     let master_after = edit::master_cf(&master_text, &layout.services);
     if master_after != master_text {
@@ -211,7 +243,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
 
     let main_path = paths.main_cf.clone();
-    let main_before = read_optional(&main_path)?;
+    let main_before = snapshot.take(&main_path);
     if main_before.is_none() {
         plan.warnings.push(format!(
             "{} does not exist; it is created with the managed parameters only",
@@ -221,7 +253,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     let main_text = main_before.clone().unwrap_or_default();
     let mut main = CfFile::parse(&main_text, Kind::Main);
     let state_path = paths.maps.join(STATE_FILE);
-    let state_before = read_optional(&state_path)?;
+    let state_before = snapshot.take(&state_path);
     let mut state = match &state_before {
         Some(text) => State::parse(text).map_err(|reason| Error::Unreadable {
             path: state_path.clone(),

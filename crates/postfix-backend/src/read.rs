@@ -2,14 +2,13 @@
 //! also how a hand-made configuration is taken over.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
 
 use crate::cf::{CfFile, Kind};
 use crate::error::Error;
-use crate::maps;
+use crate::maps::{self, FastMap};
 use crate::schema::*;
 use crate::{Paths, PostfixOptions};
 use smarthost_core::transaction::safe_fs;
@@ -35,10 +34,10 @@ fn table_files(value: &str, options: &PostfixOptions) -> Vec<PathBuf> {
 /// last entry of a key wins (as [`maps::parse`] reads it), across files the
 /// first file that has the key. Keys and values borrow from `texts` unless
 /// they had to be lowercased or joined (continuation lines).
-fn tables<'t>(texts: &'t [String]) -> HashMap<Cow<'t, str>, Cow<'t, str>> {
-    let mut table = HashMap::new();
+fn tables<'t>(texts: &'t [String]) -> FastMap<Cow<'t, str>, Cow<'t, str>> {
+    let mut table = FastMap::default();
     for text in texts {
-        let mut file: HashMap<Cow<'t, str>, Cow<'t, str>> = HashMap::new();
+        let mut file: FastMap<Cow<'t, str>, Cow<'t, str>> = FastMap::default();
         maps::for_each_entry(text, |k, v| {
             file.insert(k, v);
         });
@@ -47,6 +46,21 @@ fn tables<'t>(texts: &'t [String]) -> HashMap<Cow<'t, str>, Cow<'t, str>> {
         }
     }
     table
+}
+
+/// The entries of [`tables`], sorted by key. A single table in key order
+/// without duplicates (as this backend writes them) is taken as it is.
+fn sorted_entries<'t>(texts: &'t [String]) -> Vec<(Cow<'t, str>, Cow<'t, str>)> {
+    if let [text] = texts {
+        let mut entries = Vec::new();
+        maps::for_each_entry(text, |k, v| entries.push((k, v)));
+        if entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            return entries;
+        }
+    }
+    let mut entries: Vec<_> = tables(texts).into_iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
 }
 
 /// The text of every table a main.cf parameter names (files that do not
@@ -73,11 +87,11 @@ struct Current<'t> {
     main_path: PathBuf,
     default_transport: Option<String>,
     global_level: String,
-    secrets: HashMap<Cow<'t, str>, Cow<'t, str>>,
-    tls_policy: HashMap<Cow<'t, str>, Cow<'t, str>>,
-    sender_transport: HashMap<Cow<'t, str>, Cow<'t, str>>,
+    secrets: FastMap<Cow<'t, str>, Cow<'t, str>>,
+    tls_policy: FastMap<Cow<'t, str>, Cow<'t, str>>,
+    sender_transport: FastMap<Cow<'t, str>, Cow<'t, str>>,
     /// (relay text, transport) -> what it reads as; a fleet uses a few.
-    relays: HashMap<(String, Option<String>), RelayView>,
+    relays: FastMap<(String, Option<String>), RelayView>,
     /// Whether a relay with certificate check off (`encrypt`) was read, per
     /// level: (server, domain).
     unchecked: (bool, bool),
@@ -170,7 +184,7 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
         secrets: tables(&secrets),
         tls_policy: tables(&tls_policy),
         sender_transport: tables(&sender_transport),
-        relays: HashMap::new(),
+        relays: FastMap::default(),
         unchecked: (false, false),
     };
     let mut policy = Policy::default();
@@ -179,11 +193,8 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
         let key = relayhost.to_ascii_lowercase();
         policy.server = Some(current.smarthost(RELAYHOST, relayhost, &key, transport.as_deref())?);
     }
-    // In key order, as a sorted table reads: the domains map is built
-    // from sorted keys.
-    let mut relays: Vec<(Cow<'_, str>, Cow<'_, str>)> = tables(&sender_relay).into_iter().collect();
-    relays.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (key, relay) in relays {
+    let mut domains = Vec::new();
+    for (key, relay) in sorted_entries(&sender_relay) {
         let Some(name) = key.strip_prefix('@') else {
             // Keys for one address are not a domain smarthost; leave them.
             continue;
@@ -205,8 +216,11 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
                 },
                 other => other,
             })?;
-        policy.domains.insert(domain, smarthost);
+        domains.push((domain, smarthost));
     }
+    // From sorted keys, the map is built in one pass (a later duplicate
+    // wins, as with insert).
+    policy.domains = domains.into_iter().collect();
     // A relay whose TLS policy is `encrypt` has its certificate check off.
     policy.features.server.check_certificate = !current.unchecked.0;
     policy.features.domain.check_certificate = !current.unchecked.1;
