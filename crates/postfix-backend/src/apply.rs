@@ -415,10 +415,12 @@ pub(crate) fn apply(options: &PostfixOptions, paths: &Paths, lock: &Lock, plan: 
     }
 }
 
-/// `postfix reload`, skipped when the instance is not running (before the
-/// reload, or by the time it failed): the new files are in place and
+/// `postfix reload`, skipped when the instance is not running (by the
+/// time of the reload, or of its failure): the new files are in place and
 /// checked, and Postfix reads them when it starts. What `Applied::ran`
-/// records says which.
+/// records says which. `postfix status` is asked only when the plan found
+/// Postfix stopped (it may have started since) or the reload failed: the
+/// plan already asked once.
 fn reload_postfix(options: &PostfixOptions, argv: &[String], plan: &Plan) -> Result<String, Error> {
     let skipped = || {
         format!(
@@ -427,7 +429,8 @@ fn reload_postfix(options: &PostfixOptions, argv: &[String], plan: &Plan) -> Res
             options.postfix_command("status").join(" ")
         )
     };
-    if !options.is_running() {
+    let stopped_when_planned = plan.notes.contains(&plan::not_running_note(options));
+    if stopped_when_planned && !options.is_running() {
         return Ok(skipped());
     }
     match run(argv, plan) {

@@ -325,10 +325,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
     if let Some(argv) = options.reload_command() {
         if options.is_postfix_reload(&argv) && !options.is_running() {
-            plan.notes.push(format!(
-                "Postfix is not running (`{}` failed): the reload is skipped, and Postfix loads the new configuration when it starts",
-                options.postfix_command("status").join(" ")
-            ));
+            plan.notes.push(not_running_note(options));
         }
         plan.changes.push(Change::Command(CommandRun {
             argv,
@@ -336,4 +333,15 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
         }));
     }
     Ok(plan)
+}
+
+/// The plan's note that Postfix was not running when it was made. Apply
+/// reads it: without it, `postfix reload` runs at once (and `postfix
+/// status` only if the reload fails), so a live apply asks for the status
+/// once, in the plan.
+pub(crate) fn not_running_note(options: &PostfixOptions) -> String {
+    format!(
+        "Postfix is not running (`{}` failed): the reload is skipped, and Postfix loads the new configuration when it starts",
+        options.postfix_command("status").join(" ")
+    )
 }

@@ -245,6 +245,9 @@ fn a_stopped_instance_is_configured_and_not_reloaded() {
     assert!(log.iter().any(|l| l.starts_with("postmap -c ")), "{log:?}");
     assert!(log.contains(&format!("postfix -c {c} reload")), "{log:?}");
     assert!(!log.iter().any(|l| l.ends_with(" check")), "{log:?}");
+    // Asked once, by the plan; the apply reloads at once.
+    let asked = log.iter().filter(|l| l.ends_with(" status")).count();
+    assert_eq!(asked, 1, "{log:?}");
     assert!(
         !plan.notes.iter().any(|n| n.contains("not running")),
         "{}",
