@@ -104,8 +104,10 @@ impl Layout {
         // The other tables follow the domains' order, which is their key
         // order: every domain key starts with '@'.
         let server_wrapped = server.is_some_and(|s| s.encryption == Encryption::ImplicitTls);
-        let mut sender_relay = TableText::default();
-        let mut secrets = TableText::default();
+        // Room for every line at once (about 40 bytes each).
+        let lines = policy.domains.len() + 1;
+        let mut sender_relay = TableText::with_capacity(lines * 48);
+        let mut secrets = TableText::with_capacity(lines * 48);
         let mut transport = TableText::default();
         let server_secret = server.and_then(|s| s.credentials.as_ref().map(|c| (s.relay.to_string(), c)));
         if let Some((key, c)) = server_secret.as_ref().filter(|(key, _)| key.as_str() < "@") {

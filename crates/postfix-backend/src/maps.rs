@@ -135,6 +135,15 @@ pub(crate) struct TableText {
 }
 
 impl TableText {
+    /// An empty table whose text has room for `bytes` (no regrowth while a
+    /// large table is written).
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        TableText {
+            text: String::with_capacity(bytes),
+            entries: 0,
+        }
+    }
+
     /// Appends `key value`.
     pub(crate) fn push(&mut self, key: impl fmt::Display, value: impl fmt::Display) {
         use fmt::Write as _;

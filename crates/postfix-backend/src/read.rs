@@ -90,8 +90,9 @@ struct Current<'t> {
     secrets: FastMap<Cow<'t, str>, Cow<'t, str>>,
     tls_policy: FastMap<Cow<'t, str>, Cow<'t, str>>,
     sender_transport: FastMap<Cow<'t, str>, Cow<'t, str>>,
-    /// (relay text, transport) -> what it reads as; a fleet uses a few.
-    relays: FastMap<(String, Option<String>), RelayView>,
+    /// Relay text -> (transport, what it reads as); a fleet uses a few,
+    /// looked up without allocating.
+    relays: FastMap<String, Vec<(Option<String>, RelayView)>>,
     /// Whether a relay with certificate check off (`encrypt`) was read, per
     /// level: (server, domain).
     unchecked: (bool, bool),
@@ -134,12 +135,19 @@ impl Current<'_> {
         secret_key: &str,
         transport: Option<&str>,
     ) -> Result<Smarthost, Error> {
-        let cache_key = (relay_text.to_owned(), transport.map(str::to_owned));
-        let view = match self.relays.get(&cache_key) {
-            Some(view) => view.clone(),
+        let cached = self
+            .relays
+            .get(relay_text)
+            .and_then(|views| views.iter().find(|(t, _)| t.as_deref() == transport))
+            .map(|(_, view)| view.clone());
+        let view = match cached {
+            Some(view) => view,
             None => {
                 let view = self.relay_view(what, relay_text, transport)?;
-                self.relays.insert(cache_key, view.clone());
+                self.relays
+                    .entry(relay_text.to_owned())
+                    .or_default()
+                    .push((transport.map(str::to_owned), view.clone()));
                 view
             }
         };
