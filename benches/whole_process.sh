@@ -6,6 +6,8 @@
 #   sudo benches/whole_process.sh            # every measure
 #   sudo benches/whole_process.sh change     # only the one-domain changes
 #   RUNS=30 sudo benches/whole_process.sh    # more runs per command
+#   BASELINE=/path/to/old/smarthost sudo benches/whole_process.sh
+#                                            # an older build in the same runs
 #
 # Measures (the names are the arguments that select them):
 #   change     one-domain change (`domain set` / `domain disable`,
@@ -64,12 +66,17 @@ EOF
     sed -e 's/^smtp      inet/#&/' /usr/share/postfix/master.cf.dist >"$d/etc/postfix/master.cf"
 }
 
-# smarthost with the instance of $1.
+# smarthost (or $WITH, default $BIN) with the instance of $1.
 sh_cmd() {
     local d=$1
     shift
-    echo "$BIN --config-dir $d/etc/postfix --map-dir $d/maps --reload-command true $*"
+    echo "${WITH:-$BIN} --config-dir $d/etc/postfix --map-dir $d/maps --reload-command true $*"
 }
+
+# The binaries measured: this build, and BASELINE when given. Commands are
+# numbered: the anchor 0, then each binary's commands in turn.
+BINS=("$BIN")
+[ -n "${BASELINE:-}" ] && BINS+=("$BASELINE")
 
 # A policy file of $2 domains in $1/policy.toml: a server-wide relay, the
 # domains over 50 relays, every other one with its own account.
@@ -87,11 +94,12 @@ make_policy() {
     } >"$d/policy.toml"
 }
 
-# The ratio of the mean of command $2 to that of command $3 in hyperfine's
-# JSON export $1 (commands numbered from 0).
-ratio() {
-    jq -r --argjson a "$2" --argjson b "$3" \
-        '"\(.results[$a].command | .[0:60]) / \(.results[$b].command | .[0:40]): \(.results[$a].mean / .results[$b].mean * 100 | round / 100)x (\(.results[$a].mean * 1000 | round) ms / \(.results[$b].mean * 1000 | round) ms)"' "$1"
+# Every command's mean against the anchor's (command 0) in hyperfine's
+# JSON export $1, with the label $2.
+ratios() {
+    jq -r --arg name "$2" --arg bin "$BIN" '.results[0].mean as $anchor | .results[1:][] |
+        (if (.command | startswith($bin + " ")) then "this build" else "baseline" end) as $who |
+        "\($name), \($who): \(.mean * 1000 | round) ms = \(.mean / $anchor * 100 | round / 100)x the anchor (\($anchor * 1000 | round) ms): \(.command | sub("^[^ ]*/smarthost "; "") | sub("--config-dir [^ ]* --map-dir [^ ]* --reload-command true "; "") | .[0:70])"' "$1"
 }
 
 selected() {
@@ -105,33 +113,32 @@ bench_change() {
     make_instance "$d"
     make_policy "$d" "$n"
     $(sh_cmd "$d" --policy "$d/policy.toml" apply) >/dev/null
-    local set disable anchor
-    set=$(sh_cmd "$d" domain set bench-new.example --relay '[127.0.0.1]:2601' --encryption starttls --username bench --password-env BENCH_PASSWORD)
-    disable=$(sh_cmd "$d" domain disable bench-new.example)
-    anchor="postmap -c $d/etc/postfix hash:$d/maps/sender_relay && postmap -c $d/etc/postfix hash:$d/maps/relay_secrets"
+    local args=() b set disable
+    for b in "${BINS[@]}"; do
+        set=$(WITH=$b sh_cmd "$d" domain set bench-new.example --relay '[127.0.0.1]:2601' --encryption starttls --username bench --password-env BENCH_PASSWORD)
+        disable=$(WITH=$b sh_cmd "$d" domain disable bench-new.example)
+        args+=(--prepare "$disable >/dev/null 2>&1 || true" "$set" --prepare "$set >/dev/null" "$disable")
+    done
     echo "== one-domain change, $n domains (anchor: full postmap of the two tables)"
     hyperfine --runs "$RUNS" --warmup 2 --export-json "$WORK/change$n.json" \
-        --prepare "$disable >/dev/null 2>&1 || true" "$set" \
-        --prepare "$set >/dev/null" "$disable" \
-        --prepare "true" "$anchor"
-    ratio "$WORK/change$n.json" 0 2
-    ratio "$WORK/change$n.json" 1 2
+        --prepare "true" "postmap -c $d/etc/postfix hash:$d/maps/sender_relay && postmap -c $d/etc/postfix hash:$d/maps/relay_secrets" \
+        "${args[@]}"
+    ratios "$WORK/change$n.json" "change, $n domains"
 }
 
 bench_noop() {
-    local d=$WORK/noop
+    local d=$WORK/noop b
     make_instance "$d"
     make_policy "$d" 1000
     $(sh_cmd "$d" --policy "$d/policy.toml" apply) >/dev/null
+    local args=()
+    for b in "${BINS[@]}"; do
+        args+=("$(WITH=$b sh_cmd "$d" list)" "$(WITH=$b sh_cmd "$d" --policy "$d/policy.toml" plan)" "$(WITH=$b sh_cmd "$d" --policy "$d/policy.toml" apply)")
+    done
     echo "== commands that change nothing, 1,000 domains (anchor: postconf -n)"
-    hyperfine --runs "$RUNS" --warmup 2 --export-json "$WORK/noop.json" \
-        "$(sh_cmd "$d" list)" \
-        "$(sh_cmd "$d" --policy "$d/policy.toml" plan)" \
-        "$(sh_cmd "$d" --policy "$d/policy.toml" apply)" \
-        "postconf -c $d/etc/postfix -n"
-    ratio "$WORK/noop.json" 0 3
-    ratio "$WORK/noop.json" 1 3
-    ratio "$WORK/noop.json" 2 3
+    hyperfine -N --runs "$((RUNS * 5))" --warmup 5 --export-json "$WORK/noop.json" \
+        "postconf -c $d/etc/postfix -n" "${args[@]}"
+    ratios "$WORK/noop.json" "no change, 1,000 domains"
 }
 
 # 4,499 parameters and 500 comment lines after the instance's own lines
@@ -147,22 +154,32 @@ big_main_cf() {
 }
 
 bench_server() {
-    local d=$WORK/server r=$WORK/server-root
+    local d=$WORK/server r=$WORK/server-root b
     make_instance "$d"
     big_main_cf >>"$d/etc/postfix/main.cf"
     cp "$d/etc/postfix/main.cf" "$WORK/main.cf.orig"
-    # The same file rendered into a folder: no Postfix command runs.
     local restore="cp $WORK/main.cf.orig $d/etc/postfix/main.cf && rm -f $d/maps/*"
+    # The same file rendered into a folder: no Postfix command runs.
     local restore_root="rm -rf $r && mkdir -p $r/etc/postfix && cp $WORK/main.cf.orig $r/etc/postfix/main.cf"
     # What `server set --relay [127.0.0.1]:2525 --encryption starttls` sets.
     local params="relayhost=[127.0.0.1]:2525 smtp_tls_policy_maps=hash:$d/maps/tls_policy smtp_tls_CAfile=/etc/ssl/certs/ca-certificates.crt"
-    echo "== server set on a 5,000-line main.cf (anchor: postconf -e of the same parameters)"
+    local args=()
+    for b in "${BINS[@]}"; do
+        args+=(--prepare "$restore_root" "$b --root $r server set --relay [127.0.0.1]:2525 --encryption starttls")
+    done
+    echo "== server set on a 5,000-line main.cf, rendered into a folder (anchor: postconf -e of the same parameters)"
     hyperfine --runs "$RUNS" --warmup 2 --export-json "$WORK/server.json" \
-        --prepare "$restore_root" "$BIN --root $r server set --relay [127.0.0.1]:2525 --encryption starttls" \
-        --prepare "$restore" "$(sh_cmd "$d" server set --relay '[127.0.0.1]:2525' --encryption starttls)" \
-        --prepare "$restore" "postconf -c $d/etc/postfix -e $params"
-    ratio "$WORK/server.json" 0 2
-    ratio "$WORK/server.json" 1 2
+        --prepare "$restore" "postconf -c $d/etc/postfix -e $params" "${args[@]}"
+    ratios "$WORK/server.json" "server set, rendered"
+    # Live, `postfix check` runs too (main.cf changed): fewer runs.
+    args=()
+    for b in "${BINS[@]}"; do
+        args+=(--prepare "$restore" "$(WITH=$b sh_cmd "$d" server set --relay '[127.0.0.1]:2525' --encryption starttls)")
+    done
+    echo "== server set on a 5,000-line main.cf, live instance with postfix check (anchor: postconf -e)"
+    hyperfine --runs 3 --warmup 1 --export-json "$WORK/server-live.json" \
+        --prepare "$restore" "postconf -c $d/etc/postfix -e $params" "${args[@]}"
+    ratios "$WORK/server-live.json" "server set, live"
 }
 
 if selected change; then
