@@ -294,3 +294,30 @@ fn a_missing_or_older_compiled_table_is_rebuilt_in_full() {
     assert!(in_place(&applied, "sender_relay").is_empty(), "{:?}", applied.ran);
     assert_same_as_rebuilt(kind, &source);
 }
+
+/// A compiled table postmap cannot open: the update in place fails (after
+/// Postfix's fatal-error second) and the table is built in full instead of
+/// failing the apply.
+#[test]
+fn a_compiled_table_postmap_cannot_update_is_rebuilt_in_full() {
+    if !require_postmap() {
+        return;
+    }
+    let kind = MapType::Hash;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = PostfixWriter::new(options(dir.path(), kind));
+    let mut desired = policy(40);
+    writer.converge(&desired).unwrap();
+    let source = dir.path().join("maps/sender_relay");
+    // Newer than its text, so it is updated in place, but not a database.
+    std::fs::write(compiled(kind, &source), "not a Berkeley DB file").unwrap();
+    desired.domains.insert(domain(1000), smarthost(1, None));
+    let (_, applied) = writer.converge(&desired).unwrap();
+    assert!(
+        applied.ran.iter().any(|r| r.contains("the update in place failed")),
+        "{:?}",
+        applied.ran
+    );
+    assert_same_as_rebuilt(kind, &source);
+    assert!(writer.plan(&desired).unwrap().is_empty());
+}
