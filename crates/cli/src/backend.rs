@@ -68,19 +68,24 @@ pub(crate) fn postfix_options(cli: &Cli) -> Result<PostfixOptions, CliError> {
         Some(dir) => absolute("--config-dir", dir)?,
         None => PathBuf::from(postfix_backend::schema::DEFAULT_CONFIG_DIR),
     };
-    // Postfix is asked once, about the instance configured.
+    let map_dir = match &cli.map_dir {
+        Some(dir) => Some(absolute("--map-dir", dir)?),
+        None => None,
+    };
+    // Postfix is asked at most once, about the instance configured, and
+    // not at all when main.cf already names the tables of --map-dir.
     let mut options = match &cli.root {
-        Some(root) => PostfixOptions::render_into(root).instance(config_dir),
-        None => PostfixOptions::live_instance(config_dir),
+        Some(root) => {
+            let mut options = PostfixOptions::render_into(root).instance(config_dir);
+            if let Some(dir) = map_dir {
+                options.map_dir = dir;
+            }
+            options
+        }
+        None => PostfixOptions::live_instance_with_maps(config_dir, map_dir),
     };
     if let Some(t) = cli.map_type {
         options.map_type = t;
-    }
-    if let Some(dir) = &cli.map_dir {
-        options.map_dir = absolute("--map-dir", dir)?;
-        if cli.root.is_none() && cli.map_type.is_none() {
-            options.keep_current_map_type();
-        }
     }
     match options.paths() {
         Err(postfix_backend::Error::InvalidPath { option, path, reason }) => {

@@ -4,8 +4,9 @@
 //! copies, commit, validate and reload; roll back when a step fails.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use smarthost_core::peer_text::Redactor;
@@ -14,6 +15,7 @@ use smarthost_core::{Applied, Change, Plan};
 
 use crate::cf::{CfFile, Kind};
 use crate::error::Error;
+use crate::incremental;
 use crate::maps::{self, MapType};
 use crate::plan;
 use crate::prereq;
@@ -50,15 +52,47 @@ pub(crate) fn run_quiet(argv: &[String]) -> bool {
 /// then: the tables are large): whole-token redaction, escaped control
 /// characters, a capped length.
 fn run(argv: &[String], plan: &Plan) -> Result<String, Error> {
+    run_with_input(argv, None, plan)
+}
+
+/// [`run`], with `input` written to the command's stdin and then closed
+/// (without input, stdin is empty).
+fn run_with_input(argv: &[String], input: Option<&str>, plan: &Plan) -> Result<String, Error> {
     let command = argv.join(" ");
     let (program, args) = argv.split_first().ok_or_else(|| Error::Command {
         command: command.clone(),
         output: "empty command".into(),
     })?;
-    let output = Command::new(program).args(args).output().map_err(|e| Error::Command {
+    let failed = |e: std::io::Error| Error::Command {
         command: command.clone(),
         output: e.to_string(),
-    })?;
+    };
+    let output = match input {
+        None => Command::new(program).args(args).output().map_err(failed)?,
+        Some(input) => {
+            let mut child = Command::new(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(failed)?;
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            // Written on its own thread: the child may fill its output
+            // pipes before it has read all of its input.
+            let writer = std::thread::spawn({
+                let input = input.to_owned();
+                move || stdin.write_all(input.as_bytes())
+            });
+            let output = child.wait_with_output().map_err(failed)?;
+            let written = writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // A child that exits early closes the pipe: its status says why.
+            if output.status.success() {
+                written.map_err(failed)?;
+            }
+            output
+        }
+    };
     if output.status.success() {
         return Ok(command);
     }
@@ -79,19 +113,22 @@ fn run(argv: &[String], plan: &Plan) -> Result<String, Error> {
 }
 
 /// Refuses the plan when any managed file differs from what it was made
-/// from, not only the files it changes.
+/// from, not only the files it changes. Every managed file is read once.
 fn check_current(paths: &Paths, plan: &Plan) -> Result<(), Error> {
+    let now = plan::Snapshot::read(paths)?;
     for file in plan.files() {
-        let now = transaction::safe_fs::read_text(file.path())?;
-        if now.as_deref() != file.before() {
+        let current = match now.get(file.path()) {
+            Ok(text) => text == file.before(),
+            Err(()) => transaction::safe_fs::read_text(file.path())?.as_deref() == file.before(),
+        };
+        if !current {
             return Err(Error::Stale {
                 path: file.path().to_owned(),
             });
         }
     }
     if let Some(basis) = &plan.basis {
-        let now = plan::basis(paths)?;
-        if let Some(name) = basis.first_difference(&now) {
+        if let Some(name) = basis.first_difference(&now.basis()) {
             return Err(Error::Stale { path: name.into() });
         }
     }
@@ -138,8 +175,7 @@ pub(crate) struct StaleCompiled {
 fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeSet<StaleCompiled> {
     let main = CfFile::parse(text, Kind::Main);
     let mut found = BTreeSet::new();
-    for name in main.names() {
-        let value = main.get(name).unwrap_or("");
+    for (_, value) in main.effective() {
         for item in value.split(|c: char| c == ',' || c.is_whitespace()) {
             let Some((kind, file)) = item.split_once(':') else {
                 continue;
@@ -180,16 +216,90 @@ pub(crate) fn stale_compiled(options: &PostfixOptions, paths: &Paths, plan: &Pla
         .collect()
 }
 
-/// Stages every file of the plan, and compiles each changed table from its
-/// staged copy into a staged compiled table, so that the text and the
-/// compiled tables are replaced together. Compiled tables of a map type
-/// main.cf no longer names are removed.
-fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transaction<'_>) -> Result<Vec<String>, Error> {
+/// One compiled table to make from a staged text table.
+struct Compile {
+    /// The compiled table (`relay_secrets.db`), its final path.
+    target: PathBuf,
+    mode: u32,
+    sensitive: bool,
+    /// Its staged copy, where postmap writes.
+    staged: PathBuf,
+    /// `postmap` of the whole staged text table.
+    full: Vec<String>,
+    /// The commands (each with its stdin) that update a staged copy of
+    /// the current compiled table in place, when few keys changed.
+    incremental: Option<Vec<(Vec<String>, String)>>,
+}
+
+impl Compile {
+    /// Makes the staged compiled table: in place when planned so (a
+    /// failure there falls back to the full build, from the staged text
+    /// table alone), else in full. Returns what ran.
+    fn run(&self, plan: &Plan) -> Result<Vec<String>, Error> {
+        let mut ran = Vec::new();
+        if let Some(commands) = &self.incremental {
+            let updated = commands.iter().try_for_each(|(argv, input)| {
+                ran.push(format!(
+                    "{} ({} line(s) on stdin)",
+                    argv.join(" "),
+                    input.lines().count()
+                ));
+                run_with_input(argv, Some(input), plan).map(drop)
+            });
+            if updated.is_ok() {
+                return Ok(ran);
+            }
+            ran.push("the update in place failed: compiled in full".to_owned());
+            let _ = std::fs::remove_file(&self.staged);
+        }
+        ran.push(run(&self.full, plan)?);
+        Ok(ran)
+    }
+}
+
+/// Copies the current compiled table to `staged`, created with `mode`
+/// before its first byte (the transaction fsyncs it when it adopts it).
+fn copy_compiled(current: &Path, staged: &Path, mode: u32) -> Result<(), Error> {
+    let mut from = transaction::safe_fs::open_regular(current)?.ok_or_else(|| {
+        Error::io(
+            current,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the compiled table is gone"),
+        )
+    })?;
+    let mut to = transaction::safe_fs::create_new(staged, mode)?;
+    std::io::copy(&mut from, &mut to).map_err(|e| Error::io(staged, e))?;
+    Ok(())
+}
+
+/// Runs every table's compilation, each table on its own thread (postmap
+/// is a process per table; the tables are independent), and returns what
+/// ran, in the order of `jobs`.
+fn compile_all(jobs: &[Compile], plan: &Plan) -> Result<Vec<String>, Error> {
+    let results: Vec<Result<Vec<String>, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs.iter().map(|job| scope.spawn(move || job.run(plan))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
     let mut ran = Vec::new();
+    for result in results {
+        ran.extend(result?);
+    }
+    Ok(ran)
+}
+
+/// Stages every file of the plan, and compiles each changed table from its
+/// staged copy into a staged compiled table (in place on a staged copy of
+/// the current one when few keys changed, see [`crate::incremental`]), so
+/// that the text and the compiled tables are replaced together. Compiled
+/// tables of a map type main.cf no longer names are removed.
+fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transaction<'_>) -> Result<Vec<String>, Error> {
     let compile = options.compile_maps && options.map_type.needs_postmap();
     for stale in stale_compiled(options, paths, plan) {
         tx.remove(&stale.path, stale.sensitive)?;
     }
+    let mut jobs = Vec::new();
     for file in plan.files() {
         paths.ensure_parent(file.path())?;
         let is_table = own_table(paths, file.path()).is_some();
@@ -200,9 +310,23 @@ fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transact
                     cool(&tx.staged_path(file.path())?)?;
                 }
                 if let (true, true, Some(db)) = (compile, is_table, options.map_type.compiled_path(file.path())) {
-                    let staged = tx.staged_path(file.path())?;
-                    ran.push(run(&options.postmap_command(&staged), plan)?);
-                    tx.adopt(&db, file.mode(), file.is_sensitive())?;
+                    let staged_text = tx.staged_path(file.path())?;
+                    let staged = tx.staged_path(&db)?;
+                    let incremental = match incremental::plan(options, file.path(), file.before(), text) {
+                        Some(changes) => {
+                            copy_compiled(&db, &staged, file.mode())?;
+                            Some(incremental::commands(options, &staged_text, &changes))
+                        }
+                        None => None,
+                    };
+                    jobs.push(Compile {
+                        target: db,
+                        mode: file.mode(),
+                        sensitive: file.is_sensitive(),
+                        staged,
+                        full: options.postmap_command(&staged_text),
+                        incremental,
+                    });
                 }
             }
             None => {
@@ -212,6 +336,10 @@ fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transact
                 }
             }
         }
+    }
+    let ran = compile_all(&jobs, plan)?;
+    for job in &jobs {
+        tx.adopt(&job.target, job.mode, job.sensitive)?;
     }
     Ok(ran)
 }
@@ -287,10 +415,12 @@ pub(crate) fn apply(options: &PostfixOptions, paths: &Paths, lock: &Lock, plan: 
     }
 }
 
-/// `postfix reload`, skipped when the instance is not running (before the
-/// reload, or by the time it failed): the new files are in place and
+/// `postfix reload`, skipped when the instance is not running (by the
+/// time of the reload, or of its failure): the new files are in place and
 /// checked, and Postfix reads them when it starts. What `Applied::ran`
-/// records says which.
+/// records says which. `postfix status` is asked only when the plan found
+/// Postfix stopped (it may have started since) or the reload failed: the
+/// plan already asked once.
 fn reload_postfix(options: &PostfixOptions, argv: &[String], plan: &Plan) -> Result<String, Error> {
     let skipped = || {
         format!(
@@ -299,7 +429,8 @@ fn reload_postfix(options: &PostfixOptions, argv: &[String], plan: &Plan) -> Res
             options.postfix_command("status").join(" ")
         )
     };
-    if !options.is_running() {
+    let stopped_when_planned = plan.notes.contains(&plan::not_running_note(options));
+    if stopped_when_planned && !options.is_running() {
         return Ok(skipped());
     }
     match run(argv, plan) {

@@ -172,6 +172,27 @@ impl CfFile {
             .collect()
     }
 
+    /// Every parameter with its effective value (the last occurrence wins,
+    /// as in Postfix), in the order of first occurrence; one pass over the
+    /// file, where [`CfFile::names`] then [`CfFile::get`] would scan it once
+    /// per name.
+    pub(crate) fn effective(&self) -> Vec<(&str, &str)> {
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for item in &self.items {
+            let Item::Entry(e) = item else { continue };
+            let Some(name) = e.name.as_deref() else { continue };
+            match index.get(name) {
+                Some(&i) => out[i].1 = &e.value,
+                None => {
+                    index.insert(name, out.len());
+                    out.push((name, &e.value));
+                }
+            }
+        }
+        out
+    }
+
     /// How many times `name` occurs.
     pub(crate) fn count(&self, name: &str) -> usize {
         self.entries(name).count()

@@ -34,6 +34,7 @@ mod cf;
 mod edit;
 mod error;
 pub mod health;
+mod incremental;
 mod layout;
 mod maps;
 mod paths;
@@ -120,7 +121,19 @@ impl PostfixOptions {
     /// `postfix -V`, which Postfix 3.7 does not know, nor a command that
     /// reads a missing main.cf: both exit through Postfix's fatal-error
     /// path, which sleeps a second.
+    ///
+    /// When main.cf already names smarthost's tables, their type is one
+    /// this Postfix reads: it is kept and Postfix is not asked at all (a
+    /// `postconf` costs as much as a command that changes nothing); that
+    /// Postfix is installed is then learnt from `postconf` being on PATH.
     pub fn live_instance(config_dir: impl Into<PathBuf>) -> Self {
+        Self::live_instance_with_maps(config_dir, None)
+    }
+
+    /// [`PostfixOptions::live_instance`] with the tables in `map_dir` (as
+    /// Postfix sees it) when given, so that the type of the tables found
+    /// there is known before Postfix would be asked.
+    pub fn live_instance_with_maps(config_dir: impl Into<PathBuf>, map_dir: Option<PathBuf>) -> Self {
         let mut options = PostfixOptions {
             compile_maps: true,
             reload: Reload::Postfix,
@@ -128,10 +141,18 @@ impl PostfixOptions {
             ..PostfixOptions::render_into("/")
         }
         .instance(config_dir);
+        if let Some(dir) = map_dir {
+            options.map_dir = dir;
+        }
         if options.paths().is_err() {
             // Refused with its reason by every use of these options; a
             // folder that could not be written into main.cf is not asked
             // about either.
+            return options;
+        }
+        if let Some(kind) = options.current_map_type() {
+            options.map_type = kind;
+            options.check = on_path("postconf");
             return options;
         }
         let probe = options.probe();
@@ -139,7 +160,6 @@ impl PostfixOptions {
         if let Some(types) = &probe.map_types {
             options.map_type = MapType::from_supported(types);
         }
-        options.keep_current_map_type();
         options
     }
 
@@ -148,16 +168,21 @@ impl PostfixOptions {
     /// does not switch an instance from, say, `texthash` back to `hash`.
     /// Nothing changes when main.cf names none of them.
     pub fn keep_current_map_type(&mut self) {
-        let Ok(paths) = self.paths() else { return };
-        let Ok(Some(text)) = transaction::safe_fs::read_text(&paths.main_cf) else {
-            return;
-        };
+        if let Some(kind) = self.current_map_type() {
+            self.map_type = kind;
+        }
+    }
+
+    /// The map type main.cf names smarthost's tables with, if it names any.
+    fn current_map_type(&self) -> Option<MapType> {
+        let paths = self.paths().ok()?;
+        let text = transaction::safe_fs::read_text(&paths.main_cf).ok()??;
         let main = cf::CfFile::parse(&text, cf::Kind::Main);
         let ours: Vec<String> = schema::TABLES
             .iter()
             .map(|(name, _)| self.map_dir.join(name).display().to_string())
             .collect();
-        let current = [
+        [
             schema::SENDER_RELAY_MAPS,
             schema::SASL_PASSWORD_MAPS,
             schema::TLS_POLICY_MAPS,
@@ -168,10 +193,7 @@ impl PostfixOptions {
         .flat_map(|value| value.split([',', ' ', '\t']))
         .filter_map(|item| item.split_once(':'))
         .find(|(_, path)| ours.iter().any(|o| o == path))
-        .and_then(|(kind, _)| kind.parse::<MapType>().ok());
-        if let Some(kind) = current {
-            self.map_type = kind;
-        }
+        .and_then(|(kind, _)| kind.parse::<MapType>().ok())
     }
 
     /// Renders into a folder (tests, demos, packaging): `hash` tables, no
@@ -316,6 +338,28 @@ impl PostfixOptions {
         argv.push(format!("{}:{}", self.map_type, file.display()));
         argv
     }
+}
+
+/// Whether an executable `program` is in a folder of PATH (what starting
+/// it by name would find).
+fn on_path(program: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        let Ok(meta) = std::fs::metadata(dir.join(program)) else {
+            return false;
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            meta.is_file() && meta.permissions().mode() & 0o111 != 0
+        }
+        #[cfg(not(unix))]
+        {
+            meta.is_file()
+        }
+    })
 }
 
 /// What one `postconf` run said about an instance.

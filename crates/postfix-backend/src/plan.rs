@@ -8,6 +8,7 @@ use smarthost_core::{Change, CommandRun, FileChange, Plan, Policy};
 use crate::cf::{CfFile, Kind};
 use crate::edit;
 use crate::error::Error;
+use crate::incremental;
 use crate::layout::Layout;
 use crate::maps;
 use crate::prereq;
@@ -16,22 +17,53 @@ use crate::schema::*;
 use crate::state::{State, STATE_FILE};
 use crate::{Paths, PostfixOptions};
 
-/// The fingerprint of every managed file: main.cf, master.cf and the
-/// tables' sources.
-pub(crate) fn basis(paths: &Paths) -> Result<Basis, Error> {
-    let mut basis = Basis::new();
-    let files = [
-        paths.main_cf.clone(),
-        paths.master_cf.clone(),
-        paths.maps.join(STATE_FILE),
-    ]
-    .into_iter()
-    .chain(TABLES.iter().map(|(name, _)| paths.table(name)));
-    for path in files {
-        let bytes = safe_fs::read_bytes(&path)?;
-        basis.add(path.display(), bytes.as_deref());
+/// Every managed file as read once under the lock: main.cf, master.cf,
+/// the state file and the tables' texts. The plan's texts and its
+/// [`Basis`] come from the same read, and so does the check that a plan is
+/// still current.
+pub(crate) struct Snapshot(Vec<(PathBuf, Option<String>)>);
+
+impl Snapshot {
+    /// Reads every managed file.
+    pub(crate) fn read(paths: &Paths) -> Result<Snapshot, Error> {
+        let files = [
+            paths.main_cf.clone(),
+            paths.master_cf.clone(),
+            paths.maps.join(STATE_FILE),
+        ]
+        .into_iter()
+        .chain(TABLES.iter().map(|(name, _)| paths.table(name)));
+        let mut read = Vec::new();
+        for path in files {
+            let text = read_optional(&path)?;
+            read.push((path, text));
+        }
+        Ok(Snapshot(read))
     }
-    Ok(basis)
+
+    /// The fingerprint of every managed file.
+    pub(crate) fn basis(&self) -> Basis {
+        let mut basis = Basis::new();
+        for (path, text) in &self.0 {
+            basis.add(path.display(), text.as_deref().map(str::as_bytes));
+        }
+        basis
+    }
+
+    /// The text of `path` as read: `None` when it does not exist; `Err`
+    /// with nothing when it is not a managed file.
+    pub(crate) fn get(&self, path: &Path) -> Result<Option<&str>, ()> {
+        self.0
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, text)| text.as_deref())
+            .ok_or(())
+    }
+
+    /// Takes the text of a managed file out (each is used once by the plan).
+    fn take(&mut self, path: &Path) -> Option<String> {
+        self.0.iter_mut().find(|(p, _)| p == path).and_then(|(_, t)| t.take())
+    }
 }
 
 const MAP_MODE: u32 = 0o644;
@@ -133,8 +165,10 @@ fn rewrite_reason(options: &PostfixOptions, path: &Path, sensitive: bool) -> Opt
 
 pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) -> Result<Plan, Error> {
     let mut plan = Plan::new("postfix");
-    plan.basis = Some(basis(paths)?);
-    plan.warnings = desired.warnings();
+    let mut snapshot = Snapshot::read(paths)?;
+    plan.basis = Some(snapshot.basis());
+    // The layout says each smarthost's warnings (`Policy::warnings`), once
+    // per distinct relay, encryption and credentials.
     let layout = Layout::new(desired, options);
     plan.warnings.extend(layout.warnings.iter().cloned());
 
@@ -149,7 +183,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     let mut compile = Vec::new();
     for (name, table, sensitive) in tables {
         let path = paths.table(name);
-        let before = read_optional(&path)?;
+        let before = snapshot.take(&path);
         let after = table.take();
         let mode = if sensitive {
             SECRET_MODE
@@ -161,7 +195,34 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
             _ => None,
         };
         if (before != after || rewrite.is_some()) && after.is_some() && options.map_type.needs_postmap() {
-            compile.push(path.clone());
+            let changes = after
+                .as_deref()
+                .and_then(|a| incremental::plan(options, &path, before.as_deref(), a));
+            let commands = match changes {
+                // What apply runs on a staged copy of the compiled table.
+                Some(changes) => incremental::commands(options, &path, &changes)
+                    .into_iter()
+                    .map(|(argv, input)| CommandRun {
+                        reason: if argv.iter().any(|a| a == "-d") {
+                            format!(
+                                "delete {} key(s) from the compiled table, in place (keys on stdin)",
+                                input.lines().count()
+                            )
+                        } else {
+                            format!(
+                                "insert or replace {} entr(ies) in the compiled table, in place (entries on stdin)",
+                                input.lines().count()
+                            )
+                        },
+                        argv,
+                    })
+                    .collect(),
+                None => vec![CommandRun {
+                    argv: options.postmap_command(&path),
+                    reason: "compile the lookup table".into(),
+                }],
+            };
+            compile.push(commands);
         }
         if let Some(reason) = &rewrite {
             plan.notes.push(reason.clone());
@@ -170,7 +231,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
 
     let master_path = paths.master_cf.clone();
-    let master_before = read_optional(&master_path)?;
+    let master_before = snapshot.take(&master_path);
     let master_text = master_before.clone().unwrap_or_default();
     let master_after = edit::master_cf(&master_text, &layout.services);
     if master_after != master_text {
@@ -182,7 +243,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
 
     let main_path = paths.main_cf.clone();
-    let main_before = read_optional(&main_path)?;
+    let main_before = snapshot.take(&main_path);
     if main_before.is_none() {
         plan.warnings.push(format!(
             "{} does not exist; it is created with the managed parameters only",
@@ -192,7 +253,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     let main_text = main_before.clone().unwrap_or_default();
     let mut main = CfFile::parse(&main_text, Kind::Main);
     let state_path = paths.maps.join(STATE_FILE);
-    let state_before = read_optional(&state_path)?;
+    let state_before = snapshot.take(&state_path);
     let mut state = match &state_before {
         Some(text) => State::parse(text).map_err(|reason| Error::Unreadable {
             path: state_path.clone(),
@@ -235,12 +296,8 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
         return Ok(plan);
     }
     if options.compile_maps {
-        for path in compile {
-            let argv = options.postmap_command(&path);
-            plan.changes.push(Change::Command(CommandRun {
-                argv,
-                reason: "compile the lookup table".into(),
-            }));
+        for command in compile.into_iter().flatten() {
+            plan.changes.push(Change::Command(command));
         }
     } else if !compile.is_empty() {
         plan.warnings.push(format!(
@@ -268,10 +325,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
     if let Some(argv) = options.reload_command() {
         if options.is_postfix_reload(&argv) && !options.is_running() {
-            plan.notes.push(format!(
-                "Postfix is not running (`{}` failed): the reload is skipped, and Postfix loads the new configuration when it starts",
-                options.postfix_command("status").join(" ")
-            ));
+            plan.notes.push(not_running_note(options));
         }
         plan.changes.push(Change::Command(CommandRun {
             argv,
@@ -279,4 +333,15 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
         }));
     }
     Ok(plan)
+}
+
+/// The plan's note that Postfix was not running when it was made. Apply
+/// reads it: without it, `postfix reload` runs at once (and `postfix
+/// status` only if the reload fails), so a live apply asks for the status
+/// once, in the plan.
+pub(crate) fn not_running_note(options: &PostfixOptions) -> String {
+    format!(
+        "Postfix is not running (`{}` failed): the reload is skipped, and Postfix loads the new configuration when it starts",
+        options.postfix_command("status").join(" ")
+    )
 }

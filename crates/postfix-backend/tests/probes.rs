@@ -189,10 +189,31 @@ fn the_probe_asks_postconf_once_about_the_instance_and_never_postfix_v() {
     assert!(fakes.take_log().is_empty());
     assert!(options.paths().is_err());
 
+    // main.cf already names smarthost's tables: their type is kept and
+    // Postfix is not asked at all; postconf on PATH says it is installed.
+    let named = fakes.instance("named", false);
+    let maps = named.join("maps");
+    std::fs::write(
+        named.join("main.cf"),
+        format!(
+            "sender_dependent_relayhost_maps = lmdb:{}/sender_relay\n",
+            maps.display()
+        ),
+    )
+    .unwrap();
+    fakes.take_log();
+    let options = PostfixOptions::live_instance_with_maps(&named, Some(maps.clone()));
+    assert_eq!(fakes.take_log(), Vec::<String>::new());
+    assert_eq!((options.map_type, options.check), (MapType::Lmdb, true));
+    // Elsewhere than the tables' folder: asked as before.
+    assert_eq!(PostfixOptions::live_instance(&named).map_type, MapType::Texthash);
+    assert_eq!(fakes.take_log().len(), 1);
+
     // No postconf on PATH: Postfix is not installed, nothing to check.
     let empty = tempfile::tempdir().unwrap();
     std::env::set_var("PATH", empty.path());
     assert!(!PostfixOptions::live_instance(&etc).check);
+    assert!(!PostfixOptions::live_instance_with_maps(&named, Some(maps)).check);
     std::env::set_var("PATH", fakes.dir.path().join("bin"));
 
     never_postfix_v(&fakes.take_log());
@@ -245,6 +266,9 @@ fn a_stopped_instance_is_configured_and_not_reloaded() {
     assert!(log.iter().any(|l| l.starts_with("postmap -c ")), "{log:?}");
     assert!(log.contains(&format!("postfix -c {c} reload")), "{log:?}");
     assert!(!log.iter().any(|l| l.ends_with(" check")), "{log:?}");
+    // Asked once, by the plan; the apply reloads at once.
+    let asked = log.iter().filter(|l| l.ends_with(" status")).count();
+    assert_eq!(asked, 1, "{log:?}");
     assert!(
         !plan.notes.iter().any(|n| n.contains("not running")),
         "{}",
