@@ -2,8 +2,8 @@
 //! staged copy) hold exactly what a full rebuild of the same text holds:
 //! compared with `postmap -s` dumps, for the secrets table (mode 0600 kept)
 //! and the others, with hash and, when `postconf -m` offers it, lmdb. Needs
-//! Postfix's postmap: without it each test says why and passes, unless
-//! SMARTHOST_REQUIRE_POSTFIX is set, as in CI.
+//! Postfix's postmap, so the tests are ignored by default; run with
+//! `--include-ignored` (as .ci/run does), they fail when it is missing.
 #![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;
