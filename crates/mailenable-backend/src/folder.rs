@@ -56,7 +56,8 @@ impl Folder {
     /// Takes the lock and rolls back an interrupted apply (see
     /// [`StateDir::enter`]).
     pub(crate) fn enter(&self, writing: bool) -> Result<(Option<SessionGuard<'_>>, Option<Recovered>), Error> {
-        Ok(self.state_dir.enter(writing, &[])?)
+        let entered = self.state_dir.enter(writing, &[])?;
+        Ok((entered.guard, entered.recovered))
     }
 
     /// The file's bytes (`None`: absent), read without following a

@@ -394,7 +394,8 @@ impl Render {
     /// Takes the lock and rolls back an interrupted render (see
     /// [`StateDir::enter`]).
     pub(crate) fn enter(&self, writing: bool) -> Result<(Option<SessionGuard<'_>>, Option<Recovered>), Error> {
-        Ok(self.state_dir.enter(writing, &[&self.requests()])?)
+        let entered = self.state_dir.enter(writing, &[&self.requests()])?;
+        Ok((entered.guard, entered.recovered))
     }
 
     /// The state of the last render and the bytes of `state.json`.

@@ -44,7 +44,7 @@ mod state_dir;
 pub use journal::{recover, Recovered, JOURNAL_FILE};
 pub use lock::{Lock, Session, SessionGuard, DEFAULT_LOCK_WAIT, LOCK_FILE};
 pub use stage::{Committed, Transaction, BACKUP_SUFFIX, STAGE_PREFIX};
-pub use state_dir::StateDir;
+pub use state_dir::{Entered, StateDir};
 
 use std::hash::{Hash, Hasher};
 

@@ -41,15 +41,31 @@ impl StateDir {
     /// writing, the folder is created if needed (callers that must refuse
     /// symbolic links on the way create it first with
     /// [`safe_fs::ensure_dir`](super::safe_fs::ensure_dir)).
-    pub fn enter(&self, writing: bool, sweep: &[&Path]) -> Result<(Option<SessionGuard<'_>>, Option<Recovered>)> {
+    pub fn enter(&self, writing: bool, sweep: &[&Path]) -> Result<Entered<'_>> {
         if !writing && !self.dir.is_dir() {
-            return Ok((None, None));
+            return Ok(Entered {
+                guard: None,
+                recovered: None,
+            });
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| super::safe_fs::io(&self.dir, e))?;
         let guard = self.session.enter()?;
         let mut dirs = vec![self.dir.as_path()];
         dirs.extend(sweep.iter().copied().filter(|d| *d != self.dir));
         let recovered = recover(&guard, &self.journal(), &dirs)?;
-        Ok((Some(guard), recovered))
+        Ok(Entered {
+            guard: Some(guard),
+            recovered,
+        })
     }
+}
+
+/// What [`StateDir::enter`] gives.
+#[derive(Debug)]
+pub struct Entered<'a> {
+    /// The lock, held until dropped; `None` when reading a folder that does
+    /// not exist.
+    pub guard: Option<SessionGuard<'a>>,
+    /// The interrupted transaction that was rolled back, if any.
+    pub recovered: Option<Recovered>,
 }
