@@ -3,7 +3,6 @@
 //! plan is current, stage every file and compile the tables from the staged
 //! copies, commit, validate and reload; roll back when a step fails.
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,13 +12,12 @@ use smarthost_core::peer_text::Redactor;
 use smarthost_core::transaction::{self, Committed, Lock, Transaction};
 use smarthost_core::{Applied, Change, Plan};
 
-use crate::cf::{CfFile, Kind};
+use crate::compiled::{own_table, stale_compiled};
 use crate::error::Error;
 use crate::incremental;
-use crate::maps::{self, MapType};
+use crate::maps;
 use crate::plan;
 use crate::prereq;
-use crate::schema::TABLES;
 use crate::{Paths, PostfixOptions};
 
 /// The passwords in the plan's secret files, to keep them out of command
@@ -143,77 +141,6 @@ fn relays_need_auth(paths: &Paths, plan: &Plan) -> Result<bool, Error> {
         Some(file) => Ok(file.after().is_some()),
         None => Ok(transaction::safe_fs::check_file(&secrets)?),
     }
-}
-
-/// Whether `path` (on disk) is one of this backend's tables, and if so
-/// whether it holds secrets. Other files of the map folder (the state file,
-/// an administrator's tables) are not.
-fn own_table(paths: &Paths, path: &Path) -> Option<bool> {
-    if path.parent() != Some(paths.maps.as_path()) {
-        return None;
-    }
-    let name = path.file_name().and_then(|n| n.to_str())?;
-    TABLES
-        .iter()
-        .find(|(table, _)| *table == name)
-        .map(|(_, secret)| *secret)
-}
-
-/// A compiled table that a change of map type leaves behind.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct StaleCompiled {
-    /// The compiled file (`relay_secrets.db`), on disk.
-    pub(crate) path: PathBuf,
-    /// Whether its table holds secrets.
-    pub(crate) sensitive: bool,
-}
-
-/// The compiled files of this backend's tables that a main.cf text names
-/// (`hash:<dir>/relay_secrets` names `<dir>/relay_secrets.db`), on disk.
-/// Tables of other folders or names (the administrator's) are never
-/// included.
-fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeSet<StaleCompiled> {
-    let main = CfFile::parse(text, Kind::Main);
-    let mut found = BTreeSet::new();
-    for (_, value) in main.effective() {
-        for item in value.split(|c: char| c == ',' || c.is_whitespace()) {
-            let Some((kind, file)) = item.split_once(':') else {
-                continue;
-            };
-            let Ok(kind) = kind.parse::<MapType>() else {
-                continue;
-            };
-            let Ok(source) = transaction::safe_fs::under_root(&options.root, Path::new(file)) else {
-                continue;
-            };
-            let Some(sensitive) = own_table(paths, &source) else {
-                continue;
-            };
-            let Some(path) = kind.compiled_path(&source) else {
-                continue;
-            };
-            found.insert(StaleCompiled { path, sensitive });
-        }
-    }
-    found
-}
-
-/// The compiled tables the plan leaves without a use: main.cf named them
-/// before the plan (`hash:` -> `.db`, `lmdb:` -> `.lmdb`) and no longer
-/// does after it (another map type, or the table is gone), and they exist.
-/// They are removed in the same transaction, so a rollback puts them back
-/// with the old main.cf, and a compiled secrets table does not outlive its
-/// use.
-pub(crate) fn stale_compiled(options: &PostfixOptions, paths: &Paths, plan: &Plan) -> Vec<StaleCompiled> {
-    let Some(main) = plan.files().find(|f| f.path() == paths.main_cf) else {
-        return Vec::new();
-    };
-    let before = named_compiled(main.before().unwrap_or(""), options, paths);
-    let after = named_compiled(main.after().unwrap_or(""), options, paths);
-    before
-        .into_iter()
-        .filter(|c| !after.contains(c) && std::fs::symlink_metadata(&c.path).is_ok())
-        .collect()
 }
 
 /// One compiled table to make from a staged text table.
@@ -448,98 +375,5 @@ fn rollback(committed: Committed, cause: Error) -> Error {
             cause: Box::new(cause),
             restore: Box::new(restore.into()),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use smarthost_core::FileChange;
-
-    /// A render folder whose map folder holds compiled tables: ours, and
-    /// an administrator's in the same folder.
-    fn setup() -> (tempfile::TempDir, PostfixOptions, Paths) {
-        let dir = tempfile::tempdir().unwrap();
-        let options = PostfixOptions::render_into(dir.path());
-        let paths = options.paths().unwrap();
-        std::fs::create_dir_all(&paths.maps).unwrap();
-        for name in [
-            "relay_secrets.db",
-            "tls_policy.db",
-            "tls_policy.lmdb",
-            "partner_tls.db",
-            "sender_relay.db",
-        ] {
-            std::fs::write(paths.maps.join(name), name).unwrap();
-        }
-        (dir, options, paths)
-    }
-
-    fn main_cf_plan(paths: &Paths, before: &str, after: &str) -> Plan {
-        let mut plan = Plan::new("postfix");
-        plan.changes.push(Change::File(FileChange::new(
-            paths.main_cf.clone(),
-            0o644,
-            Some(before.to_owned()),
-            Some(after.to_owned()),
-        )));
-        plan
-    }
-
-    fn names(stale: &[StaleCompiled]) -> Vec<(String, bool)> {
-        stale
-            .iter()
-            .map(|s| (s.path.file_name().unwrap().to_string_lossy().into_owned(), s.sensitive))
-            .collect()
-    }
-
-    #[test]
-    fn the_old_types_compiled_tables_are_stale_and_nothing_else() {
-        let (_dir, options, paths) = setup();
-        let m = schema_dir(&options);
-        let before = format!(
-            "smtp_sasl_password_maps = hash:{m}/relay_secrets\n\
-             smtp_tls_policy_maps = hash:{m}/tls_policy, hash:{m}/partner_tls\n\
-             sender_dependent_relayhost_maps = texthash:{m}/sender_relay\n\
-             alias_maps = hash:/etc/aliases\n"
-        );
-        let after = format!(
-            "smtp_sasl_password_maps = texthash:{m}/relay_secrets\n\
-             smtp_tls_policy_maps = texthash:{m}/tls_policy, hash:{m}/partner_tls\n\
-             sender_dependent_relayhost_maps = texthash:{m}/sender_relay\n\
-             alias_maps = hash:/etc/aliases\n"
-        );
-        let plan = main_cf_plan(&paths, &before, &after);
-        // The administrator's partner_tls.db stays; sender_relay.db was not
-        // named before (texthash), tls_policy.lmdb neither.
-        assert_eq!(
-            names(&stale_compiled(&options, &paths, &plan)),
-            [
-                ("relay_secrets.db".to_owned(), true),
-                ("tls_policy.db".to_owned(), false)
-            ]
-        );
-
-        // hash -> lmdb: the .db goes, the .lmdb is the new type's.
-        let after = before
-            .replace("hash:", "lmdb:")
-            .replace(&format!("lmdb:{m}/partner_tls"), &format!("hash:{m}/partner_tls"));
-        let plan = main_cf_plan(&paths, &before, &after);
-        assert_eq!(names(&stale_compiled(&options, &paths, &plan)).len(), 2);
-
-        // No change of type: nothing is stale; a plan without main.cf
-        // neither.
-        let plan = main_cf_plan(&paths, &before, &format!("{before}# edited\n"));
-        assert!(stale_compiled(&options, &paths, &plan).is_empty());
-        assert!(stale_compiled(&options, &paths, &Plan::new("postfix")).is_empty());
-
-        // Disabled (the parameter removed): the compiled table goes too.
-        let plan = main_cf_plan(&paths, &before, "alias_maps = hash:/etc/aliases\n");
-        assert_eq!(names(&stale_compiled(&options, &paths, &plan)).len(), 2);
-    }
-
-    /// The map folder as Postfix sees it.
-    fn schema_dir(options: &PostfixOptions) -> String {
-        options.map_dir.display().to_string()
     }
 }

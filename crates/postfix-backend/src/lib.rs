@@ -31,6 +31,7 @@
 
 mod apply;
 mod cf;
+mod compiled;
 mod edit;
 mod error;
 pub mod health;

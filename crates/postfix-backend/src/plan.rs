@@ -305,7 +305,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
             options.map_type
         ));
     }
-    for stale in crate::apply::stale_compiled(options, paths, &plan) {
+    for stale in crate::compiled::stale_compiled(options, paths, &plan) {
         plan.notes.push(format!(
             "{} is removed: main.cf no longer uses it (another map type, or no table)",
             stale.path.display()
