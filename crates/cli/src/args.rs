@@ -236,8 +236,10 @@ pub(crate) struct LearnArgs {
     #[arg(long, value_name = "RELAY")]
     pub(crate) relay: String,
 
-    /// The user name typed (with "requires authentication" turned on).
-    #[arg(long, value_name = "USER", requires = "learn_secret")]
+    /// The user name typed (with "requires authentication" turned on); the
+    /// password typed comes from one of the options below, or is asked for
+    /// at a terminal.
+    #[arg(long, value_name = "USER")]
     pub(crate) username: Option<String>,
 
     /// The password typed, from this file (its first line).

@@ -2,6 +2,7 @@
 //! own exports, saved into the settings folder.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 
 use mailenable_backend::learn::{self, Typed};
 use mailenable_backend::names::NAMES_FILE;
@@ -25,10 +26,19 @@ struct Report<'a> {
 /// and prints what was learned.
 pub(crate) fn run(cli: &Cli, args: &LearnArgs) -> Result<u8, CliError> {
     let relay = RelayHost::parse(&args.relay).map_err(|e| e.in_field("relay"))?;
+    let given = args.password_file.is_some() || args.password_env.is_some() || args.password_stdin;
+    // With a user name and no password option: asked at a terminal (not
+    // echoed), an error anywhere else.
+    let ask = args.username.is_some() && !given;
+    if ask && !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "--username needs the password typed: --password-file, --password-env or --password-stdin".into(),
+        ));
+    }
     let password = commands::password(
         args.password_file.as_deref(),
         args.password_env.as_deref(),
-        args.password_stdin,
+        args.password_stdin || ask,
     )?;
     let mut pinned = BTreeMap::new();
     for value in &args.values {

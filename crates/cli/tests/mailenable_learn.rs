@@ -136,3 +136,29 @@ fn what_cannot_be_matched_is_an_error_and_saves_nothing() {
     assert!(text(&out).contains("no value of"), "{}", text(&out));
     assert!(!root.join("etc/smarthost/mailenable-names.toml").exists());
 }
+
+#[test]
+fn a_user_name_without_a_password_is_asked_for_only_at_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = smarthost(
+        &dir.path().join("root"),
+        &[
+            "mailenable",
+            "learn",
+            "--before",
+            "b.reg",
+            "--after",
+            "a.reg",
+            "--relay",
+            "[smtp.relay.example]:587",
+            "--username",
+            "relay-user",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--username needs the password typed"),
+        "{}",
+        text(&out)
+    );
+}
