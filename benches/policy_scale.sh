@@ -7,6 +7,8 @@
 #
 #   benches/policy_scale.sh                     # 1k, 10k, 100k, 1M domains
 #   SIZES="100000" RUNS=10 benches/policy_scale.sh
+#   BASELINE=/path/to/older/smarthost benches/policy_scale.sh
+#                                # an older build in the same hyperfine runs
 #
 # Needs Debian's postfix (postmap), hyperfine, jq, GNU time and cargo.
 # Contacts nothing. Benchmarks, not tests: .ci/run does not run this.
@@ -26,8 +28,8 @@ export BENCH_PASSWORD=bench-secret-not-real
 mkdir -p "$WORK/postfix"
 printf 'compatibility_level = 3.6\n' > "$WORK/postfix/main.cf"
 
-printf '| domains | policy file | no-op apply (mean) | postmap of one table (mean) | ratio | peak memory (no-op apply) |\n'
-printf '| --- | --- | --- | --- | --- | --- |\n'
+printf '| domains | policy file | no-op apply (mean) | postmap of one table (mean) | ratio | peak memory (no-op apply) | baseline: no-op apply, ratio, peak memory |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- |\n'
 for n in $SIZES; do
     dir=$WORK/$n
     mkdir -p "$dir"
@@ -44,15 +46,21 @@ for n in $SIZES; do
     "$BIN" --root "$dir/root" --policy "$dir/policy.toml" apply > /dev/null 2>&1
     table=$dir/root/var/spool/postfix/plesk/sender_relay
     cp "$table" "$dir/anchor"
-    hyperfine --runs "$RUNS" --warmup 1 -N --export-json "$dir/h.json" \
-        "$BIN --root $dir/root --policy $dir/policy.toml apply" \
-        "postmap -c $WORK/postfix hash:$dir/anchor" > /dev/null 2>&1
+    commands=("$BIN --root $dir/root --policy $dir/policy.toml apply" "postmap -c $WORK/postfix hash:$dir/anchor")
+    [ -n "${BASELINE:-}" ] && commands+=("$BASELINE --root $dir/root --policy $dir/policy.toml apply")
+    hyperfine --runs "$RUNS" --warmup 1 -N --export-json "$dir/h.json" "${commands[@]}" > /dev/null 2>&1
     apply=$(jq '.results[0].mean' "$dir/h.json")
     anchor=$(jq '.results[1].mean' "$dir/h.json")
     /usr/bin/time -f '%M' -o "$dir/peak" "$BIN" --root "$dir/root" --policy "$dir/policy.toml" apply > /dev/null 2>&1
     peak=$(tail -1 "$dir/peak")
     size=$(stat -c %s "$dir/policy.toml")
-    awk -v n="$n" -v s="$size" -v a="$apply" -v p="$anchor" -v k="$peak" 'BEGIN {
-        printf "| %d | %.1f MB | %.1f ms | %.1f ms | %.2fx | %d MiB |\n", n, s / 1e6, a * 1000, p * 1000, a / p, k / 1024 }'
+    base="-"
+    if [ -n "${BASELINE:-}" ]; then
+        /usr/bin/time -f '%M' -o "$dir/peak0" "$BASELINE" --root "$dir/root" --policy "$dir/policy.toml" apply > /dev/null 2>&1
+        base=$(awk -v b="$(jq '.results[2].mean' "$dir/h.json")" -v p="$anchor" -v k="$(tail -1 "$dir/peak0")" \
+            'BEGIN { printf "%.1f ms, %.2fx, %d MiB", b * 1000, b / p, k / 1024 }')
+    fi
+    awk -v n="$n" -v s="$size" -v a="$apply" -v p="$anchor" -v k="$peak" -v b="$base" 'BEGIN {
+        printf "| %d | %.1f MB | %.1f ms | %.1f ms | %.2fx | %d MiB | %s |\n", n, s / 1e6, a * 1000, p * 1000, a / p, k / 1024, b }'
     rm -rf "$dir"
 done
