@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use test_support::process::text;
+
 const PASSWORD: &str = "learn-Pa55word";
 
 fn smarthost(root: &Path, args: &[&str]) -> Output {
@@ -16,14 +18,6 @@ fn smarthost(root: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A regedit export: UTF-16LE with a BOM, CRLF.

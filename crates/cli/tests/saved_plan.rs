@@ -8,6 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use test_support::process::text;
+
 const PASSWORD: &str = "saved-plan-Secret-4711";
 
 fn smarthost(dir: &Path, args: &[&str]) -> Output {
@@ -17,14 +19,6 @@ fn smarthost(dir: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Every file under `dir` with its bytes, but the lock file (an empty file
