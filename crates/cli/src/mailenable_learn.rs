@@ -69,8 +69,7 @@ pub(crate) fn run(cli: &Cli, args: &LearnArgs) -> Result<u8, CliError> {
     let learned = learn::learn(&before, &after, &typed, &sources).map_err(WriterError::new)?;
     let dir = policy_input::settings_dir(cli);
     let file = dir.join(NAMES_FILE);
-    write(&dir, &file, &learned.names.to_toml())
-        .map_err(|e| CliError::Usage(format!("writing {}: {e}", file.display())))?;
+    smarthost_core::transaction::safe_fs::replace_file(&file, learned.names.to_toml().as_bytes(), 0o600)?;
     if cli.json {
         output::json(&Report {
             schema: JSON_SCHEMA,
@@ -88,15 +87,4 @@ pub(crate) fn run(cli: &Cli, args: &LearnArgs) -> Result<u8, CliError> {
         output::print(&text);
     }
     Ok(0)
-}
-
-/// A temporary file beside `file`, synced, renamed over it.
-fn write(dir: &std::path::Path, file: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".smarthost-names.").tempfile_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(file).map_err(|e| e.error)?;
-    Ok(())
 }

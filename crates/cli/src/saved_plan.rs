@@ -12,10 +12,10 @@
 //! already replaced that password, in which case the current value is
 //! written.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use smarthost_core::transaction::safe_fs;
 use smarthost_core::{ConfigWriter, Plan};
 
 use crate::args::Cli;
@@ -138,23 +138,11 @@ pub(crate) fn save(cli: &Cli, out: &Path) -> Result<Plan, CliError> {
         fingerprint: plan.fingerprint(),
         plan: serde_json::to_value(&plan).map_err(|e| CliError::Other(Box::new(e)))?,
     };
-    write(out, &saved).map_err(|e| CliError::Usage(format!("--out {}: {e}", out.display())))?;
+    // Whole or not at all, 0600: the plan shows the system's configuration.
+    let mut json = serde_json::to_vec_pretty(&saved).map_err(|e| CliError::Other(Box::new(e)))?;
+    json.push(b'\n');
+    safe_fs::replace_file(out, &json, 0o600).map_err(|e| CliError::Usage(format!("--out: {e}")))?;
     Ok(plan)
-}
-
-/// Writes the file whole or not at all: a temporary file beside it, 0600
-/// (the plan shows the system's configuration), renamed over it.
-fn write(out: &Path, saved: &SavedPlan) -> std::io::Result<()> {
-    let dir = match out.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::Builder::new().prefix(".smarthost-plan.").tempfile_in(dir)?;
-    serde_json::to_writer_pretty(&mut file, saved)?;
-    file.write_all(b"\n")?;
-    file.as_file().sync_all()?;
-    file.persist(out).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// `apply FILE`: applies a saved plan if planning its policy again now

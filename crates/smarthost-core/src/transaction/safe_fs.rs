@@ -188,6 +188,30 @@ pub fn create_new(path: &Path, mode: u32) -> Result<File> {
     Ok(file)
 }
 
+/// Replaces `path` with `bytes`, whole or not at all, for a single file
+/// outside a transaction (a saved plan, learned names): a new file with an
+/// unpredictable name beside it, given `mode` before any byte is written,
+/// fsynced, renamed over `path`, then the folder fsynced. The folder is
+/// created when missing. Managed configuration goes through
+/// [`Transaction`](super::Transaction) instead.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut new = tempfile::Builder::new()
+        .prefix(".smarthost-new.")
+        .tempfile_in(dir)
+        .map_err(|e| io(dir, e))?;
+    set_mode(new.as_file(), new.path(), mode)?;
+    new.write_all(bytes).map_err(|e| io(path, e))?;
+    new.as_file().sync_all().map_err(|e| io(path, e))?;
+    new.persist(path).map_err(|e| io(path, e.error))?;
+    sync_dir(dir)
+}
+
 /// Sets an open file's permission bits.
 pub fn set_mode(file: &File, path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
