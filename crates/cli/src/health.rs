@@ -341,14 +341,7 @@ fn summary(health: &Health, severity: Severity) -> String {
         .relays
         .iter()
         .filter(|r| r.deferred > 0)
-        .map(|r| {
-            let reasons: Vec<String> = r
-                .reasons
-                .iter()
-                .map(|c| format!("{} ({})", c.reason, c.messages))
-                .collect();
-            format!("{}: {}", r.relay, reasons.join(", "))
-        })
+        .map(|r| format!("{}: {}", r.relay, r.reasons_text()))
         .collect();
     format!(
         "{deferred} message(s) deferred, oldest {}{}: {}",

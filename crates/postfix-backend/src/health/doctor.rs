@@ -630,17 +630,12 @@ fn stuck(policy: &Policy, options: &PostfixOptions, thresholds: &Thresholds) -> 
             .iter()
             .filter(|r| r.deferred > 0)
             .map(|r| {
-                let reasons: Vec<String> = r
-                    .reasons
-                    .iter()
-                    .map(|c| format!("{} ({})", c.reason, c.messages))
-                    .collect();
                 format!(
                     "{}: {} deferred, oldest {} s: {}",
                     r.relay,
                     r.deferred,
                     r.oldest_seconds.unwrap_or(0),
-                    reasons.join(", ")
+                    r.reasons_text()
                 )
             })
             .collect::<Vec<_>>()

@@ -74,6 +74,17 @@ pub struct RelayHealth {
     pub log: LogCounts,
 }
 
+impl RelayHealth {
+    /// Why its mail is deferred, as one line: `reason (count), ...`, most
+    /// frequent first.
+    pub fn reasons_text(&self) -> String {
+        let reasons: Vec<String> = (self.reasons.iter())
+            .map(|c| format!("{} ({})", c.reason, c.messages))
+            .collect();
+        reasons.join(", ")
+    }
+}
+
 /// Deferred mail of one sender domain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DomainHealth {
