@@ -242,8 +242,8 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
             route.sender_domain.as_ref().map(|d| d.as_str()).unwrap_or(name)
         );
         match route.via {
-            Via::Domain(s) => want(label, s, domain_check),
-            Via::Server(s) => want(label, s, server_check),
+            Via::Domain(s) | Via::Mailbox(s) => want(label, s, domain_check),
+            Via::Server(s) | Via::Recipient(s) | Via::Bounces(s) => want(label, s, server_check),
             Via::Direct => return Err(CliError::Usage(format!("{name} has no smarthost (direct delivery)"))),
         }
     } else {

@@ -261,5 +261,6 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
         relay: choice.relay,
         encryption: choice.encryption,
         credentials,
+        backups: Vec::new(),
     })
 }

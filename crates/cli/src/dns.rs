@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use smarthost_core::dns::{DnsChecker, DomainReport, SpfStatus};
-use smarthost_core::{DomainName, Smarthost, Via, JSON_SCHEMA};
+use smarthost_core::{DomainName, Smarthost, JSON_SCHEMA};
 
 use crate::args::{Cli, DnsArgs};
 use crate::backend;
@@ -36,9 +36,9 @@ pub(crate) fn run(cli: &Cli, args: &DnsArgs) -> Result<u8, CliError> {
             .sender_domain
             .clone()
             .ok_or_else(|| CliError::Usage("give a domain".into()))?;
-        match route.via {
-            Via::Domain(s) | Via::Server(s) => vec![(domain, s.clone())],
-            Via::Direct => {
+        match route.via.smarthost() {
+            Some(s) => vec![(domain, s.clone())],
+            None => {
                 return Err(CliError::Usage(format!(
                     "{domain} has no smarthost (direct delivery): there is no relay to authorize"
                 )))

@@ -18,7 +18,7 @@ use postfix_backend::PostfixOptions;
 use serde::Serialize;
 use smarthost_core::peer_text::Redactor;
 use smarthost_core::transaction::safe_fs;
-use smarthost_core::{Policy, Via, JSON_SCHEMA};
+use smarthost_core::{Policy, JSON_SCHEMA};
 
 use crate::args::{BackendName, Cli, DoctorArgs, StatusArgs, TestSendArgs};
 use crate::backend;
@@ -124,13 +124,13 @@ pub(crate) fn test_send(cli: &Cli, args: &TestSendArgs) -> Result<u8, CliError> 
     let options = live_options(cli)?;
     let message = TestMessage::new(&args.from, &args.to).map_err(backend_error)?;
     let policy = backend::open(cli)?.read()?;
-    let route = policy.route(message.from())?;
-    let (configured_relay, configured_user) = match route.via {
-        Via::Domain(s) | Via::Server(s) => (
+    let route = policy.route_to(message.from(), Some(&args.to))?;
+    let (configured_relay, configured_user) = match route.via.smarthost() {
+        Some(s) => (
             Some(s.relay.to_string()),
             s.credentials.as_ref().map(|c| c.username().to_string()),
         ),
-        Via::Direct => (None, None),
+        None => (None, None),
     };
     let route_text = route.to_string();
     let followed =

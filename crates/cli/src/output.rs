@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use smarthost_core::{
-    Applied, Change, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, Via, JSON_SCHEMA, PROVIDERS,
+    Applied, Change, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, JSON_SCHEMA, PROVIDERS,
 };
 
 /// Writes to stdout; a broken pipe ends output quietly.
@@ -140,9 +140,9 @@ pub(crate) fn route(sender: &str, route: &Route<'_>, as_json: bool) {
             route,
         });
     }
-    let way = match route.via {
-        Via::Domain(s) | Via::Server(s) => format!("relayed via {}", describe(s)),
-        Via::Direct => "delivered directly to the recipient's MX hosts".to_owned(),
+    let way = match route.via.smarthost() {
+        Some(s) => format!("relayed via {}", describe(s)),
+        None => "delivered directly to the recipient's MX hosts".to_owned(),
     };
     print(&format!(
         "{sender}: {way}\n  because {}\n  note: forwarded mail keeps its original sender and so routes by that sender's domain\n",

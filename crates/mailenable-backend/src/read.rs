@@ -77,6 +77,7 @@ fn smarthost(reg: &dyn Registry, key: &str, names: &LevelNames) -> Result<Option
         relay,
         encryption,
         credentials,
+        backups: Vec::new(),
     }))
 }
 

@@ -283,6 +283,7 @@ mod tests {
                     smarthost_core::Username::new("u").unwrap(),
                     smarthost_core::Secret::new("p".into()).unwrap(),
                 )),
+                backups: Vec::new(),
             }),
             ..Policy::default()
         }

@@ -174,6 +174,7 @@ impl Current<'_> {
             relay: view.relay,
             encryption: view.encryption,
             credentials,
+            backups: Vec::new(),
         })
     }
 }

@@ -291,6 +291,7 @@ fn smarthost_of(g: &Gateway) -> Result<Smarthost, Error> {
         relay,
         encryption,
         credentials,
+        backups: Vec::new(),
     })
 }
 

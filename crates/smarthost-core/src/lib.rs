@@ -75,6 +75,7 @@ mod error;
 mod error_kind;
 mod features;
 pub mod input;
+mod mailbox;
 pub mod peer_text;
 mod plan;
 mod policy;
@@ -94,12 +95,13 @@ pub use encryption::Encryption;
 pub use error::{Error, Result};
 pub use error_kind::{Classify, ErrorKind};
 pub use features::{Features, LevelFeatures};
+pub use mailbox::{Mailbox, MAX_LOCAL_LEN};
 pub use plan::{ApiRequest, Change, CommandRun, FileChange, Plan, RegistryChange, RegistryValue, JSON_SCHEMA};
-pub use policy::{Policy, Route, Via};
+pub use policy::{Bounces, Policy, Route, Rule, Via};
 pub use policy_file::{
     CredentialSource, LocalSecrets, PolicyDocument, SecretField, SecretResolver, SecretSource, SmarthostSpec,
 };
 pub use preset::{Preset, Provider, RelayChoice, SpfRequirement, PROVIDERS};
 pub use relay::{Host, RelayHost, DEFAULT_PORT};
-pub use smarthost::Smarthost;
+pub use smarthost::{Smarthost, MAX_BACKUPS};
 pub use writer::{Applied, ConfigWriter, RecordingError, RecordingWriter};

@@ -49,6 +49,10 @@ pub struct Provider {
     /// DKIM selectors the provider uses for every customer, where it has
     /// fixed ones (others generate them per domain).
     pub dkim_selectors: &'static [&'static str],
+    /// How the provider refuses mail whose envelope sender it has not
+    /// verified, where it does: forwarded mail keeps an outside sender
+    /// unless SRS rewrites it, so it is refused there.
+    pub verified_senders: Option<&'static str>,
 }
 
 /// Every provider with a preset, in the order `smarthost providers` lists them.
@@ -64,6 +68,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("sendgrid.net"),
         dkim_selectors: &["s1", "s2"],
         regional: false,
+        verified_senders: Some("refuses senders without a verified Sender Identity (550 The from address does not match a verified Sender Identity)"),
     },
     Provider {
         name: "mailgun",
@@ -76,6 +81,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("mailgun.org"),
         dkim_selectors: &[],
         regional: false,
+        verified_senders: None,
     },
     Provider {
         name: "mailgun-eu",
@@ -88,6 +94,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("mailgun.org"),
         dkim_selectors: &[],
         regional: false,
+        verified_senders: None,
     },
     Provider {
         name: "mailjet",
@@ -100,6 +107,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("spf.mailjet.com"),
         dkim_selectors: &["mailjet"],
         regional: false,
+        verified_senders: Some("holds or refuses mail from a sender address or domain not validated in the account"),
     },
     Provider {
         name: "amazon-ses",
@@ -112,6 +120,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("amazonses.com"),
         dkim_selectors: &[],
         regional: true,
+        verified_senders: Some("refuses unverified identities (554 Message rejected: Email address is not verified), and the null sender (501 Invalid MAIL FROM address)"),
     },
     Provider {
         name: "postmark",
@@ -126,6 +135,7 @@ pub const PROVIDERS: &[Provider] = &[
         ),
         dkim_selectors: &[],
         regional: false,
+        verified_senders: Some("refuses senders without a confirmed Sender Signature or verified domain"),
     },
     Provider {
         name: "brevo",
@@ -138,6 +148,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("spf.brevo.com"),
         dkim_selectors: &["mail"],
         regional: false,
+        verified_senders: Some("refuses senders not verified in the account"),
     },
     Provider {
         name: "smtp2go",
@@ -152,6 +163,7 @@ pub const PROVIDERS: &[Provider] = &[
         ),
         dkim_selectors: &[],
         regional: false,
+        verified_senders: Some("refuses senders outside its verified sender domains and addresses"),
     },
     Provider {
         name: "sparkpost",
@@ -164,6 +176,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("sparkpostmail.com"),
         dkim_selectors: &[],
         regional: false,
+        verified_senders: Some("refuses senders of an unconfigured sending domain (550 Unconfigured Sending Domain)"),
     },
     Provider {
         name: "sparkpost-eu",
@@ -176,6 +189,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("sparkpostmail.com"),
         dkim_selectors: &[],
         regional: false,
+        verified_senders: Some("refuses senders of an unconfigured sending domain (550 Unconfigured Sending Domain)"),
     },
     Provider {
         name: "microsoft365",
@@ -188,6 +202,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("spf.protection.outlook.com"),
         dkim_selectors: &["selector1", "selector2"],
         regional: false,
+        verified_senders: Some("refuses senders the account may not send as (SendAsDenied)"),
     },
     Provider {
         name: "google-workspace",
@@ -200,6 +215,7 @@ pub const PROVIDERS: &[Provider] = &[
         spf: SpfRequirement::Include("_spf.google.com"),
         dkim_selectors: &["google"],
         regional: false,
+        verified_senders: Some("refuses senders outside the organisation's domains unless the relay setting allows any address"),
     },
 ];
 
@@ -333,6 +349,7 @@ impl Preset {
             relay: self.relay.clone(),
             encryption: self.encryption,
             credentials,
+            backups: Vec::new(),
         }
     }
 }

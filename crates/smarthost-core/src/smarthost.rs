@@ -6,6 +6,9 @@ use crate::credentials::Credentials;
 use crate::encryption::Encryption;
 use crate::relay::RelayHost;
 
+/// The most backup relays one smarthost may list.
+pub const MAX_BACKUPS: usize = 8;
+
 /// One smarthost: where to relay, how to encrypt, and how to authenticate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Smarthost {
@@ -16,6 +19,12 @@ pub struct Smarthost {
     /// SMTP AUTH credentials, if the relay needs them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+    /// Relays tried in this order when the ones before them cannot be
+    /// reached, with the same encryption and credentials. What "cannot be
+    /// reached" means is the backend's (Postfix: a failed connection or a
+    /// greeting that is not 2xx, not a refusal of the message itself).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<RelayHost>,
 }
 
 impl Smarthost {
@@ -27,7 +36,37 @@ impl Smarthost {
             relay,
             encryption,
             credentials: None,
+            backups: Vec::new(),
         }
+    }
+
+    /// The same smarthost with these backup relays (see
+    /// [`Smarthost::backups`]). A backup equal to the relay or to an
+    /// earlier backup is an error naming the field `backup`.
+    pub fn with_backups(mut self, backups: Vec<RelayHost>) -> Result<Self, crate::Error> {
+        for (i, backup) in backups.iter().enumerate() {
+            if *backup == self.relay || backups[..i].contains(backup) {
+                return Err(crate::Error::invalid(
+                    "backup",
+                    backup.to_string(),
+                    "is listed twice (as the relay or as another backup)",
+                ));
+            }
+        }
+        if backups.len() > MAX_BACKUPS {
+            return Err(crate::Error::invalid(
+                "backup",
+                format!("{} relays", backups.len()),
+                format!("has more than {MAX_BACKUPS} backup relays"),
+            ));
+        }
+        self.backups = backups;
+        Ok(self)
+    }
+
+    /// The relay, then its backups, in the order they are tried.
+    pub fn relays(&self) -> impl Iterator<Item = &RelayHost> {
+        std::iter::once(&self.relay).chain(&self.backups)
     }
 
     /// The same smarthost with these credentials.

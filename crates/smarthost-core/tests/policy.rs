@@ -1,12 +1,11 @@
 //! Policy: routing precedence, feature settings, the policy file and redaction.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use proptest::prelude::*;
 use smarthost_core::{
-    Credentials, DomainName, Encryption, Error, Features, FileChange, Plan, Policy, RelayHost, Secret, Smarthost,
-    Username, Via,
+    Bounces, Credentials, DomainName, Encryption, Error, Features, FileChange, Mailbox, Plan, Policy, RelayHost, Rule,
+    Secret, Smarthost, Username, Via,
 };
 
 const SECRET: &str = "S3cr3t-Pa55w0rd-value";
@@ -236,29 +235,105 @@ fn arb_domain() -> impl Strategy<Value = DomainName> {
     prop::sample::select(vec!["a.example", "b.example", "sub.a.example", "c.test", "d.test"]).prop_map(domain)
 }
 
+/// What the docs' precedence table says (docs/guide.md, "Routing"),
+/// written independently of `Policy::route_to`: the rule and the relay.
+fn reference(p: &Policy, local: &str, sender: Option<&DomainName>, recipient: &DomainName) -> (Rule, Option<String>) {
+    let relay = |s: &Smarthost| Some(s.relay.to_string());
+    if let Some(s) = p.recipients.get(recipient) {
+        return (Rule::Recipient, relay(s));
+    }
+    if p.direct_recipients.contains(recipient) {
+        return (Rule::Recipient, None);
+    }
+    let Some(sender) = sender else {
+        return match (&p.bounces, &p.server) {
+            (Bounces::Relay(s), _) => (Rule::Bounces, relay(s)),
+            (Bounces::Direct, _) => (Rule::Bounces, None),
+            (Bounces::Server, Some(s)) => (Rule::Server, relay(s)),
+            (Bounces::Server, None) => (Rule::None, None),
+        };
+    };
+    let mailbox = Mailbox::parse_field("m", &format!("{local}@{sender}")).unwrap();
+    if let Some(s) = p.mailboxes.get(&mailbox) {
+        return (Rule::Mailbox, relay(s));
+    }
+    if let Some(s) = p.domains.get(sender) {
+        return (Rule::Domain, relay(s));
+    }
+    if p.direct.contains(sender) {
+        return (Rule::DirectException, None);
+    }
+    match &p.server {
+        Some(s) => (Rule::Server, relay(s)),
+        None => (Rule::None, None),
+    }
+}
+
+/// One rule to add to a policy, from small pools so that rules collide.
+#[derive(Clone, Debug)]
+enum Add {
+    Domain(DomainName),
+    Direct(DomainName),
+    Mailbox(String, DomainName),
+    Recipient(DomainName),
+    DirectRecipient(DomainName),
+    BouncesDirect,
+    BouncesRelay,
+}
+
+fn arb_add() -> impl Strategy<Value = Add> {
+    let local = || prop::sample::select(vec!["alice", "bob"]).prop_map(str::to_owned);
+    prop_oneof![
+        arb_domain().prop_map(Add::Domain),
+        arb_domain().prop_map(Add::Direct),
+        (local(), arb_domain()).prop_map(|(l, d)| Add::Mailbox(l, d)),
+        arb_domain().prop_map(Add::Recipient),
+        arb_domain().prop_map(Add::DirectRecipient),
+        Just(Add::BouncesDirect),
+        Just(Add::BouncesRelay),
+    ]
+}
+
 proptest! {
-    /// Routing is exactly: the sender's own domain entry, else the server
-    /// smarthost, else direct; whatever else the policy holds.
+    /// `route_to` agrees with the precedence table of the docs for every
+    /// mix of rules: recipient route, bounces, mailbox, domain, direct
+    /// exception, server, none.
     #[test]
     fn routing_precedence(
-        domains in prop::collection::btree_set(arb_domain(), 0..5),
+        adds in prop::collection::vec(arb_add(), 0..8),
         server in any::<bool>(),
-        sender in arb_domain(),
-        user in "[a-z]{1,8}",
+        local in prop::sample::select(vec!["alice", "bob", "carol"]),
+        sender in prop::option::of(arb_domain()),
+        recipient in arb_domain(),
     ) {
         let mut p = Policy::default();
         if server {
-            p.server = Some(smarthost("[server.relay.example]:587"));
+            p.set_server(smarthost("[server.relay.example]:587")).unwrap();
         }
-        p.domains = domains.iter().map(|d| (d.clone(), smarthost(&format!("[relay.{d}]:587")))).collect::<BTreeMap<_, _>>();
-        let route = p.route(&format!("{user}@{}", sender.as_str().to_uppercase())).unwrap();
-        match route.via {
-            Via::Domain(s) => {
-                prop_assert!(domains.contains(&sender));
-                prop_assert_eq!(s.relay.to_string(), format!("[relay.{sender}]:587"));
+        for add in adds {
+            match add {
+                Add::Domain(d) => { let s = smarthost(&format!("[relay.{d}]:587")); p.set_domain(d, s).unwrap() }
+                Add::Direct(d) => p.set_direct(d).unwrap(),
+                Add::Mailbox(l, d) => {
+                    let m = Mailbox::parse_field("m", &format!("{l}@{d}")).unwrap();
+                    p.set_mailbox(m, smarthost(&format!("[{l}.{d}]:587"))).unwrap()
+                }
+                Add::Recipient(d) => { let s = smarthost(&format!("[to.{d}]:587")); p.set_recipient(d, Some(s)).unwrap() }
+                Add::DirectRecipient(d) => p.set_recipient(d, None).unwrap(),
+                Add::BouncesDirect => p.bounces = Bounces::Direct,
+                Add::BouncesRelay => p.bounces = Bounces::Relay(smarthost("[bounces.example]:587")),
             }
-            Via::Server(_) => prop_assert!(server && !domains.contains(&sender)),
-            Via::Direct => prop_assert!(!server && !domains.contains(&sender)),
         }
+        prop_assert!(p.validate().is_ok());
+        let from = match &sender {
+            Some(d) => format!("{local}@{}", d.as_str().to_uppercase()),
+            None => "<>".to_owned(),
+        };
+        let to = format!("someone@{recipient}");
+        let route = p.route_to(&from, Some(&to)).unwrap();
+        let (rule, relay) = reference(&p, local, sender.as_ref(), &recipient);
+        prop_assert_eq!(route.rule, rule);
+        prop_assert_eq!(route.via.smarthost().map(|s| s.relay.to_string()), relay);
+        prop_assert_eq!(matches!(route.via, Via::Direct), route.via.smarthost().is_none());
     }
 }

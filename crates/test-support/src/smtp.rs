@@ -162,7 +162,14 @@ pub struct Server {
 impl Server {
     /// Starts a server on 127.0.0.1 with a free port.
     pub fn start(options: Options) -> Server {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Server::start_at("127.0.0.1:0", options)
+    }
+
+    /// Starts a server on `address` (a loopback address; port 0 for a free
+    /// one): `127.0.0.2:25` plays a recipient's MX host, which mail
+    /// delivered directly to `user@[127.0.0.2]` reaches.
+    pub fn start_at(address: &str, options: Options) -> Server {
+        let listener = std::net::TcpListener::bind(address).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let acceptor = options.cert.as_ref().map(|c| {
@@ -214,7 +221,7 @@ impl Server {
         }
     }
 
-    /// The port on 127.0.0.1.
+    /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.shared.port
     }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use smarthost_core::{Host, Policy, Smarthost, Via};
+use smarthost_core::{Host, Policy, Smarthost};
 
 use super::classify::{classify, Reason};
 use super::log::{LogLine, RelayAddr, Status, UnixTime};
@@ -183,10 +183,7 @@ impl<'p> Router<'p> {
         let domain = sender.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
         let policy = self.policy;
         *self.cache.entry(domain).or_insert_with(|| match policy.route(sender) {
-            Ok(route) => match route.via {
-                Via::Domain(s) | Via::Server(s) => Some(s),
-                Via::Direct => None,
-            },
+            Ok(route) => route.via.smarthost(),
             Err(_) => None,
         })
     }

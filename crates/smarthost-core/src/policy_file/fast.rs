@@ -122,6 +122,9 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml> {
     Some(PolicyToml {
         server,
         domains: Domains::Listed(domains),
+        mailboxes: BTreeMap::new(),
+        recipients: BTreeMap::new(),
+        bounces: None,
         features,
     })
 }
@@ -135,6 +138,8 @@ fn empty() -> SmarthostToml {
         password_file: None,
         password_env: None,
         password: None,
+        backup: None,
+        direct: None,
     }
 }
 

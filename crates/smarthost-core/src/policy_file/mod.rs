@@ -13,9 +13,28 @@
 //! username = "postmaster@mg.shop.example"
 //! password_file = "secrets/mailgun"  # relative to the policy file
 //!
+//! [domains."blog.example"]
+//! direct = true                          # a direct exception
+//!
+//! [server]                               # (one [server] table per file)
+//! backup = ["[smtp.backup.example]:587"] # tried in order when the relay cannot be reached
+//!
+//! [mailboxes."alice@shop.example"]       # wins over the domain's
+//! relay = "[smtp.other.example]:587"
+//!
+//! [recipients."partner.example"]         # mail TO this domain, whoever sends it
+//! relay = "[mx.partner.example]:25"      # or: direct = true
+//!
+//! bounces = "direct"                     # "server" (default), "direct",
+//!                                        # or a relay: bounces = "[relay]:587"
+//!                                        # or a [bounces] table like [server]
+//!
 //! [features.domain]
 //! check_certificate = false
 //! ```
+//!
+//! (The block above shows every key at once; a real file has each table
+//! once and root keys such as `bounces` before the first table.)
 //!
 //! Passwords are never written in the policy file: they come from
 //! `password_file` (the first line, one trailing newline removed) or
@@ -35,7 +54,7 @@
 //! [`Policy::load`] is the shortcut for a policy file the administrator
 //! wrote: read, parse and resolve with [`LocalSecrets`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -46,7 +65,8 @@ use crate::encryption::Encryption;
 use crate::error::Error;
 use crate::features::Features;
 use crate::input;
-use crate::policy::Policy;
+use crate::mailbox::Mailbox;
+use crate::policy::{Bounces, Policy};
 use crate::preset::{Preset, RelayChoice};
 use crate::relay::RelayHost;
 use crate::smarthost::Smarthost;
@@ -62,7 +82,20 @@ struct PolicyToml {
     #[serde(default)]
     domains: fast::Domains,
     #[serde(default)]
+    mailboxes: BTreeMap<String, SmarthostToml>,
+    #[serde(default)]
+    recipients: BTreeMap<String, SmarthostToml>,
+    bounces: Option<BouncesToml>,
+    #[serde(default)]
     features: Features,
+}
+
+/// `bounces = "server" | "direct" | "RELAY"`, or a `[bounces]` table.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BouncesToml {
+    Word(String),
+    Table(Box<SmarthostToml>),
 }
 
 /// One `[server]` or `[domains."..."]` table, as written.
@@ -77,6 +110,10 @@ struct SmarthostToml {
     password_env: Option<String>,
     /// Only here to give a helpful error instead of "unknown field".
     password: Option<serde::de::IgnoredAny>,
+    /// Backup relays, tried in order.
+    backup: Option<Vec<String>>,
+    /// A direct exception (domains) or direct route (recipients).
+    direct: Option<bool>,
 }
 
 /// Where a password comes from.
@@ -166,6 +203,16 @@ pub struct PolicyDocument {
     pub server: Option<SmarthostSpec>,
     /// The `[domains."..."]` tables, by normalized domain.
     pub domains: BTreeMap<DomainName, SmarthostSpec>,
+    /// The domains whose table says `direct = true`.
+    pub direct: BTreeSet<DomainName>,
+    /// The `[mailboxes."..."]` tables, by normalized address.
+    pub mailboxes: BTreeMap<Mailbox, SmarthostSpec>,
+    /// The `[recipients."..."]` tables with a relay.
+    pub recipients: BTreeMap<DomainName, SmarthostSpec>,
+    /// The `[recipients."..."]` tables that say `direct = true`.
+    pub direct_recipients: BTreeSet<DomainName>,
+    /// `bounces`.
+    pub bounces: Bounces<SmarthostSpec>,
     /// The `[features]` table.
     pub features: Features,
 }
@@ -180,6 +227,8 @@ pub struct SmarthostSpec {
     pub encryption: Encryption,
     /// The account, if the relay needs one.
     pub credentials: Option<CredentialSource>,
+    /// Backup relays, tried in order.
+    pub backups: Vec<RelayHost>,
 }
 
 /// A password's field in the policy and where it comes from
@@ -231,16 +280,26 @@ impl PolicyDocument {
         let base = path.parent().unwrap_or(Path::new(""));
         let server = raw
             .server
-            .map(|s| s.spec(base).map_err(|e| e.in_field("server")))
+            .map(|s| {
+                s.relay_spec(base, &mut HashMap::new())
+                    .map_err(|e| e.in_field("server"))
+            })
             .transpose()?;
         // Domains of one relay share its parsed form.
         let mut relays: HashMap<String, RelayHost> = HashMap::new();
         let mut domains = Vec::new();
+        let mut direct = BTreeSet::new();
         for (name, entry) in raw.domains.into_vec() {
             let prefix = || format!("domains.{name:?}");
             let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix()))?;
-            let spec = (entry.spec_with(base, &mut relays)).map_err(|e| e.in_field(&prefix()))?;
-            domains.push((name, domain, spec));
+            match entry.spec_with(base, &mut relays).map_err(|e| e.in_field(&prefix()))? {
+                Some(spec) => domains.push((name, domain, spec)),
+                None => {
+                    if !direct.insert(domain.clone()) {
+                        return Err(same_entry("domains", &name, &domain));
+                    }
+                }
+            }
         }
         // Sorted, then built in bulk.
         domains.sort_unstable_by(|a, b| a.1.cmp(&b.1));
@@ -252,43 +311,95 @@ impl PolicyDocument {
             } else {
                 (&first.0, &first.1)
             };
-            return Err(Error::invalid(
-                format!("domains.{name:?}"),
-                name.clone(),
-                format!("is the same domain as another entry once normalized ({domain})"),
-            ));
+            return Err(same_entry("domains", name, domain));
+        }
+        if let Some((name, domain, _)) = domains.iter().find(|(_, d, _)| direct.contains(d)) {
+            return Err(same_entry("domains", name, domain));
         }
         let domains: BTreeMap<DomainName, SmarthostSpec> = domains.into_iter().map(|(_, d, s)| (d, s)).collect();
+        let mut mailboxes = BTreeMap::new();
+        for (name, entry) in raw.mailboxes {
+            let prefix = format!("mailboxes.{name:?}");
+            let mailbox = Mailbox::parse_field(&prefix, &name)?;
+            let spec = entry.relay_spec(base, &mut relays).map_err(|e| e.in_field(&prefix))?;
+            if mailboxes.insert(mailbox.clone(), spec).is_some() {
+                return Err(Error::invalid(
+                    prefix,
+                    name,
+                    format!("is the same mailbox as another entry once normalized ({mailbox})"),
+                ));
+            }
+        }
+        let mut recipients = BTreeMap::new();
+        let mut direct_recipients = BTreeSet::new();
+        for (name, entry) in raw.recipients {
+            let prefix = format!("recipients.{name:?}");
+            let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix))?;
+            let known = recipients.contains_key(&domain) || direct_recipients.contains(&domain);
+            match entry.spec_with(base, &mut relays).map_err(|e| e.in_field(&prefix))? {
+                _ if known => return Err(same_entry("recipients", &name, &domain)),
+                Some(spec) => {
+                    recipients.insert(domain, spec);
+                }
+                None => {
+                    direct_recipients.insert(domain);
+                }
+            }
+        }
+        let bounces = match raw.bounces {
+            None => Bounces::Server,
+            Some(BouncesToml::Word(word)) => match word.as_str() {
+                "server" => Bounces::Server,
+                "direct" => Bounces::Direct,
+                relay => {
+                    let relay = RelayHost::parse(relay).map_err(|e| retarget(e, "bounces"))?;
+                    Bounces::Relay(SmarthostSpec {
+                        encryption: Encryption::default_for_port(relay.port()),
+                        relay,
+                        credentials: None,
+                        backups: Vec::new(),
+                    })
+                }
+            },
+            Some(BouncesToml::Table(entry)) => {
+                Bounces::Relay(entry.relay_spec(base, &mut relays).map_err(|e| e.in_field("bounces"))?)
+            }
+        };
         let document = PolicyDocument {
             server,
             domains,
+            direct,
+            mailboxes,
+            recipients,
+            direct_recipients,
+            bounces,
             features: raw.features,
         };
-        // The feature settings are checked before any secret is asked for;
-        // the levels in use are all they look at.
-        let levels = Policy {
-            server: document.server.as_ref().map(|s| Smarthost::new(s.relay.clone())),
-            domains: (document.domains.iter().next())
-                .map(|(d, s)| (d.clone(), Smarthost::new(s.relay.clone())))
-                .into_iter()
-                .collect(),
-            features: document.features,
-        };
-        levels.validate()?;
+        // The feature settings are checked before any secret is asked for.
+        document.without_secrets().validate()?;
         Ok(document)
     }
 
     /// Every password source with the field it is for: the server's
-    /// first, then the domains' in order.
+    /// first, then the domains', the mailboxes', the recipient routes' and
+    /// the bounce relay's, each in order.
     pub fn secret_sources(&self) -> impl Iterator<Item = SecretField<'_>> {
         let server = self.server.iter().map(|s| ("server".to_owned(), s));
         let domains = (self.domains.iter()).map(|(d, s)| (format!("domains.{:?}", d.as_str()), s));
-        server.chain(domains).filter_map(|(prefix, s)| {
-            Some(SecretField {
-                field: format!("{prefix}.password"),
-                source: &s.credentials.as_ref()?.password,
+        let mailboxes = (self.mailboxes.iter()).map(|(m, s)| (format!("mailboxes.{:?}", m.to_string()), s));
+        let recipients = (self.recipients.iter()).map(|(d, s)| (format!("recipients.{:?}", d.as_str()), s));
+        let bounces = self.bounces.relay().map(|s| ("bounces".to_owned(), s));
+        server
+            .chain(domains)
+            .chain(mailboxes)
+            .chain(recipients)
+            .chain(bounces)
+            .filter_map(|(prefix, s)| {
+                Some(SecretField {
+                    field: format!("{prefix}.password"),
+                    source: &s.credentials.as_ref()?.password,
+                })
             })
-        })
     }
 
     /// The policy, each password read through `resolver`. Errors name the
@@ -297,57 +408,57 @@ impl PolicyDocument {
     /// Each distinct source is read once, so domains that share a password
     /// file get the same password even if the file changes meanwhile.
     pub fn resolve(self, resolver: &dyn SecretResolver) -> Result<Policy, Error> {
-        fn smarthost<'a>(
-            read: &mut HashMap<&'a SecretSource, Secret>,
-            resolver: &dyn SecretResolver,
-            prefix: &str,
-            spec: &'a SmarthostSpec,
-        ) -> Result<Option<Credentials>, Error> {
-            let credentials = match &spec.credentials {
+        let mut read: HashMap<SecretSource, Secret> = HashMap::new();
+        let mut resolve = |prefix: &dyn Fn() -> String, spec: SmarthostSpec| -> Result<Smarthost, Error> {
+            let credentials = match spec.credentials {
                 Some(c) => {
                     let secret = match read.get(&c.password) {
                         Some(secret) => secret.clone(),
                         None => {
-                            let field = format!("{prefix}.password");
+                            // The field is only named when a secret is read.
+                            let field = format!("{}.password", prefix());
                             let secret = resolver.resolve(&field, &c.password)?;
-                            read.insert(&c.password, secret.clone());
+                            read.insert(c.password, secret.clone());
                             secret
                         }
                     };
-                    Some(Credentials::new(c.username.clone(), secret))
+                    Some(Credentials::new(c.username, secret))
                 }
                 None => None,
             };
-            Ok(credentials)
-        }
-        let mut read = HashMap::new();
-        let mut credentials = Vec::with_capacity(self.domains.len());
-        let server_credentials = (self.server.as_ref())
-            .map(|s| smarthost(&mut read, resolver, "server", s))
-            .transpose()?
-            .flatten();
-        for (domain, spec) in &self.domains {
-            // The field is only named when a secret is read.
-            let prefix = if spec.credentials.is_some() {
-                format!("domains.{:?}", domain.as_str())
-            } else {
-                String::new()
-            };
-            credentials.push(smarthost(&mut read, resolver, &prefix, spec)?);
-        }
-        drop(read);
-        let with = |spec: SmarthostSpec, credentials: Option<Credentials>| Smarthost {
-            relay: spec.relay,
-            encryption: spec.encryption,
-            credentials,
+            Ok(Smarthost {
+                relay: spec.relay,
+                encryption: spec.encryption,
+                credentials,
+                backups: spec.backups,
+            })
         };
+        let server = self.server.map(|s| resolve(&|| "server".to_owned(), s)).transpose()?;
+        let mut domains = Vec::with_capacity(self.domains.len());
+        for (d, s) in self.domains {
+            let smarthost = resolve(&|| format!("domains.{:?}", d.as_str()), s)?;
+            domains.push((d, smarthost));
+        }
+        let mut mailboxes = BTreeMap::new();
+        for (m, s) in self.mailboxes {
+            let smarthost = resolve(&|| format!("mailboxes.{:?}", m.to_string()), s)?;
+            mailboxes.insert(m, smarthost);
+        }
+        let mut recipients = BTreeMap::new();
+        for (d, s) in self.recipients {
+            let smarthost = resolve(&|| format!("recipients.{:?}", d.as_str()), s)?;
+            recipients.insert(d, smarthost);
+        }
+        let bounces = self.bounces.map(|s| resolve(&|| "bounces".to_owned(), s))?;
         Ok(Policy {
-            server: self.server.map(|s| with(s, server_credentials)),
+            server,
             // In order already: built in bulk.
-            domains: (self.domains.into_iter())
-                .zip(credentials)
-                .map(|((d, s), c)| (d, with(s, c)))
-                .collect(),
+            domains: domains.into_iter().collect(),
+            direct: self.direct,
+            mailboxes,
+            recipients,
+            direct_recipients: self.direct_recipients,
+            bounces,
             features: self.features,
         })
     }
@@ -359,10 +470,20 @@ impl PolicyDocument {
             relay: s.relay.clone(),
             encryption: s.encryption,
             credentials: None,
+            backups: s.backups.clone(),
         };
         Policy {
             server: self.server.as_ref().map(strip),
             domains: self.domains.iter().map(|(d, s)| (d.clone(), strip(s))).collect(),
+            direct: self.direct.clone(),
+            mailboxes: self.mailboxes.iter().map(|(m, s)| (m.clone(), strip(s))).collect(),
+            recipients: self.recipients.iter().map(|(d, s)| (d.clone(), strip(s))).collect(),
+            direct_recipients: self.direct_recipients.clone(),
+            bounces: match &self.bounces {
+                Bounces::Server => Bounces::Server,
+                Bounces::Direct => Bounces::Direct,
+                Bounces::Relay(s) => Bounces::Relay(strip(s)),
+            },
             features: self.features,
         }
     }
@@ -381,6 +502,16 @@ impl Policy {
     }
 }
 
+/// Two keys of one table that name the same entry once normalized (or a
+/// domain that is both relayed and direct).
+fn same_entry(table: &str, name: &str, normalized: &DomainName) -> Error {
+    Error::invalid(
+        format!("{table}.{name:?}"),
+        name,
+        format!("is the same domain as another entry once normalized ({normalized})"),
+    )
+}
+
 /// Reports a domain key's error at the key itself, not at `domain`.
 fn retarget(e: Error, field: &str) -> Error {
     match e {
@@ -394,13 +525,53 @@ fn retarget(e: Error, field: &str) -> Error {
 }
 
 impl SmarthostToml {
-    fn spec(self, base: &Path) -> Result<SmarthostSpec, Error> {
-        self.spec_with(base, &mut HashMap::new())
+    /// A table that must name a relay (`[server]`, `[mailboxes."..."]`,
+    /// `[bounces]`): `direct` is refused.
+    fn relay_spec(self, base: &Path, relays: &mut HashMap<String, RelayHost>) -> Result<SmarthostSpec, Error> {
+        if self.direct.is_some() {
+            return Err(Error::invalid(
+                "direct",
+                "true",
+                "only a [domains.\"...\"] or [recipients.\"...\"] table can be direct; remove the table instead",
+            ));
+        }
+        Ok(self.spec_with(base, relays)?.expect("not direct"))
     }
 
-    /// [`Self::spec`], with the relays parsed so far: a relay written the
-    /// same way again is not parsed again.
-    fn spec_with(self, base: &Path, relays: &mut HashMap<String, RelayHost>) -> Result<SmarthostSpec, Error> {
+    /// The smarthost of the table, or `None` for `direct = true` (which
+    /// allows no other key). A relay written the same way as one of
+    /// `relays` (parsed so far) is not parsed again.
+    fn spec_with(self, base: &Path, relays: &mut HashMap<String, RelayHost>) -> Result<Option<SmarthostSpec>, Error> {
+        match self.direct {
+            Some(true) => {
+                let other = [
+                    ("relay", self.relay.is_some()),
+                    ("provider", self.provider.is_some()),
+                    ("encryption", self.encryption.is_some()),
+                    ("username", self.username.is_some()),
+                    ("password_file", self.password_file.is_some()),
+                    ("password_env", self.password_env.is_some()),
+                    ("password", self.password.is_some()),
+                    ("backup", self.backup.is_some()),
+                ];
+                return match other.iter().find(|(_, given)| *given) {
+                    Some((key, _)) => Err(Error::invalid(
+                        "direct",
+                        "true",
+                        format!("direct delivery takes no {key}; give either direct = true or a relay"),
+                    )),
+                    None => Ok(None),
+                };
+            }
+            Some(false) => {
+                return Err(Error::invalid(
+                    "direct",
+                    "false",
+                    "leave direct out for a relayed entry; only direct = true means something",
+                ))
+            }
+            None => {}
+        }
         if self.password.is_some() {
             return Err(Error::Missing {
                 field: "password".into(),
@@ -459,10 +630,19 @@ impl SmarthostToml {
             }
             (None, None) => None,
         };
-        Ok(SmarthostSpec {
+        let mut backups = Vec::new();
+        for (i, text) in self.backup.unwrap_or_default().iter().enumerate() {
+            let relay = RelayHost::parse(text).map_err(|e| retarget(e, &format!("backup[{i}]")))?;
+            backups.push(relay);
+        }
+        let checked = Smarthost::new(combined.relay.clone())
+            .with_backups(backups)
+            .map_err(|e| retarget(e, "backup"))?;
+        Ok(Some(SmarthostSpec {
             relay: combined.relay,
             encryption: combined.encryption,
             credentials,
-        })
+            backups: checked.backups,
+        }))
     }
 }
