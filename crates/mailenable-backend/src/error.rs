@@ -90,6 +90,15 @@ pub enum Error {
         /// The failure.
         cause: Box<Error>,
     },
+    /// A routing rule MailEnable's smart host settings cannot express;
+    /// nothing was written.
+    #[error("{field}: MailEnable cannot express this: {reason}; remove it from the policy (nothing was written)")]
+    Unsupported {
+        /// The rule's field in the policy file.
+        field: String,
+        /// Why MailEnable cannot express it.
+        reason: &'static str,
+    },
     /// A value the policy needs has no known name on this server.
     #[error("{field}: the name of MailEnable's {role} value is not known: run `smarthost mailenable learn` with exports made before and after setting it by hand (see docs/backends/mailenable.md)")]
     Unlearned {
@@ -126,6 +135,7 @@ impl Classify for Error {
             Error::RegFile { .. }
             | Error::Unlearned { .. }
             | Error::Unconfirmed { .. }
+            | Error::Unsupported { .. }
             | Error::Names { .. }
             | Error::Learn(_) => ErrorKind::Invalid,
             Error::NotApplied { cause, .. } | Error::RolledBack { cause, .. } => cause.kind(),

@@ -87,6 +87,7 @@ pub(crate) fn changes(
     let mut wanted: Vec<(String, String, Option<RegData>)> = Vec::new();
     let mut warnings = desired.warnings();
     refuse_unchecked_certificates(desired)?;
+    refuse_routing_rules(desired)?;
     let enabled = names.server(Role::Enabled);
     match &desired.server {
         Some(s) => {
@@ -272,4 +273,25 @@ fn values(names: &LevelNames, field: &str, s: &Smarthost) -> Result<Vec<(String,
         }
     }
     Ok(out)
+}
+
+/// Refuses every routing rule beyond the server-wide smart host (and the
+/// learned domain level): MailEnable has one smart host host name, port
+/// and account per server, and its domain-level setting is about INCOMING
+/// mail (`notes/mailenable.md`).
+fn refuse_routing_rules(desired: &Policy) -> Result<(), Error> {
+    use smarthost_core::RoutingRule;
+    match desired.routing_rules().into_iter().next() {
+        None => Ok(()),
+        Some((field, rule)) => Err(Error::Unsupported {
+            field,
+            reason: match rule {
+                RoutingRule::Backup => "its smart host setting holds one host and port; no public source names a second one tried when the first cannot be reached",
+                RoutingRule::DirectException => "the server-wide smart host carries every domain's outgoing mail, and no public source names a per-domain exception",
+                RoutingRule::Mailbox => "no public source names a smart host per sender address",
+                RoutingRule::Recipient => "no public source names a smart host per recipient domain",
+                RoutingRule::Bounces => "no public source says how MailEnable relays the null sender, or how to choose a path for it",
+            },
+        }),
+    }
 }

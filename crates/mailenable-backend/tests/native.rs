@@ -243,3 +243,29 @@ proptest! {
         prop_assert_eq!(read.domains, policy.domains);
     }
 }
+
+/// Every routing rule beyond the server-wide smart host is refused by its
+/// field, live and rendered, and nothing is written.
+#[test]
+fn routing_rules_mailenable_cannot_express_are_refused_by_name() {
+    let base = cases::cases()[0].1.clone();
+    for (rule, field, policy) in test_support::builders::with_each_routing_rule(&base) {
+        let writer =
+            MailEnableWriter::with_registry(Box::new(MemoryRegistry::new()), Vec::new()).names(cases::learned());
+        let err = writer.plan(&policy).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, mailenable_backend::Error::Unsupported { .. }),
+            "{rule:?}: {text}"
+        );
+        assert!(text.starts_with(field), "{rule:?}: {text}");
+        assert!(text.contains("MailEnable cannot express this"), "{text}");
+        assert!(writer.apply(&writer.plan(&base).unwrap()).is_ok());
+        assert!(writer.plan(&policy).is_err(), "{rule:?} refused after an apply too");
+
+        let dir = tempfile::tempdir().unwrap();
+        let rendered = MailEnableWriter::render_into(dir.path().join("out"));
+        assert!(rendered.plan(&policy).is_err(), "{rule:?} refused when rendering");
+        assert!(!dir.path().join("out").exists(), "nothing rendered for {rule:?}");
+    }
+}

@@ -114,6 +114,15 @@ pub enum Error {
         /// The field.
         field: String,
     },
+    /// A routing rule SmarterMail's gateways cannot express; nothing was
+    /// written.
+    #[error("{field}: SmarterMail cannot express this: {reason}; remove it from the policy (no request was sent)")]
+    Unsupported {
+        /// The rule's field in the policy file.
+        field: String,
+        /// Why SmarterMail cannot express it.
+        reason: &'static str,
+    },
     /// `check_certificate = false` cannot be expressed in SmarterMail.
     #[error("{setting} = false: SmarterMail's gateways have no learned setting to skip the certificate check, so it cannot be honoured; remove the setting or use a relay with a valid certificate")]
     CertificateCheck {
@@ -170,6 +179,7 @@ impl Classify for Error {
             Error::Unconfirmed { .. }
             | Error::Forbidden { .. }
             | Error::CertificateCheck { .. }
+            | Error::Unsupported { .. }
             | Error::NoGatewaysFile
             | Error::Learn(_) => ErrorKind::Invalid,
             Error::Http { .. } | Error::Deadline { .. } => ErrorKind::Transient,

@@ -87,6 +87,7 @@ fn refuse_unchecked_certificates(desired: &Policy) -> Result<(), Error> {
 /// last.
 pub(crate) fn plan(names: &Names, current: &State, desired: &Policy, rendering: bool) -> Result<Plan, Error> {
     refuse_unchecked_certificates(desired)?;
+    refuse_routing_rules(desired)?;
     let mut b = Builder {
         names,
         plan: Plan::new("smartermail"),
@@ -263,4 +264,25 @@ pub(crate) fn unconfirmed(names: &Names, plan: &Plan) -> Vec<String> {
         .filter(|r| !names.confirmed(r))
         .map(|r| format!("{r} ({})", names.get(r).map(|v| v.to_string()).unwrap_or_default()))
         .collect()
+}
+
+/// Refuses every routing rule beyond a server-wide and per-domain
+/// gateway: SmarterMail chooses an outbound gateway by sender domain only
+/// (Round Robin for all, or Specific Domains), as far as public sources
+/// say (`notes/smartermail.md`, KB a3624).
+fn refuse_routing_rules(desired: &Policy) -> Result<(), Error> {
+    use smarthost_core::RoutingRule;
+    match desired.routing_rules().into_iter().next() {
+        None => Ok(()),
+        Some((field, rule)) => Err(Error::Unsupported {
+            field,
+            reason: match rule {
+                RoutingRule::Backup => "several gateways in Round Robin mode take turns, they are not tried in order, and no public source names an ordered failover between gateways",
+                RoutingRule::DirectException => "a Round Robin gateway carries the mail of every domain, and no public source names a way to exclude one domain from it",
+                RoutingRule::Mailbox => "an outbound gateway is chosen for a whole domain, never for one sender address",
+                RoutingRule::Recipient => "an outbound gateway is chosen by the sender's domain, never by the recipient's",
+                RoutingRule::Bounces => "no public source says which gateway SmarterMail uses for the null sender, or how to choose one",
+            },
+        }),
+    }
 }

@@ -865,3 +865,24 @@ fn a_schema_file_of_another_version_is_refused() {
         .to_string();
     assert!(err.contains("schema version 2") && err.contains("learn"), "{err}");
 }
+
+/// Every routing rule beyond server-wide and per-domain gateways is refused
+/// by its field, live (no request sent) and rendered (nothing written).
+#[test]
+fn routing_rules_smartermail_cannot_express_are_refused_by_name() {
+    let server = start(|_| {});
+    let settings = TempDir::new("routing");
+    let writer = learned_writer(&server, settings.path());
+    for (rule, field, policy) in test_support::builders::with_each_routing_rule(&both()) {
+        let err = writer.plan(&policy).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Unsupported { .. }), "{rule:?}: {text}");
+        assert!(text.starts_with(field), "{rule:?}: {text}");
+        assert!(server.writes().is_empty(), "{rule:?}: a write request was sent");
+
+        let dir = TempDir::new("routing-render");
+        let rendered = SmartermailWriter::render_into(dir.path().join("out"));
+        assert!(rendered.plan(&policy).is_err(), "{rule:?} refused when rendering");
+        assert!(!dir.path().join("out").exists(), "nothing rendered for {rule:?}");
+    }
+}

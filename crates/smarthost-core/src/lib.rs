@@ -97,7 +97,7 @@ pub use error_kind::{Classify, ErrorKind};
 pub use features::{Features, LevelFeatures};
 pub use mailbox::{Mailbox, MAX_LOCAL_LEN};
 pub use plan::{ApiRequest, Change, CommandRun, FileChange, Plan, RegistryChange, RegistryValue, JSON_SCHEMA};
-pub use policy::{Bounces, Policy, Route, Rule, Via};
+pub use policy::{Bounces, Policy, Route, RoutingRule, Rule, Via};
 pub use policy_file::{
     CredentialSource, LocalSecrets, PolicyDocument, SecretField, SecretResolver, SecretSource, SmarthostSpec,
 };

@@ -526,3 +526,51 @@ fn address_domain(address: &str) -> &str {
 fn refuses_null_sender(s: &Smarthost) -> bool {
     Provider::for_relay(&s.relay).is_some_and(|p| p.name == "amazon-ses")
 }
+
+/// A routing rule beyond a server-wide or per-domain smarthost, named by
+/// its field: what a backend that cannot express it refuses
+/// ([`Policy::routing_rules`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoutingRule {
+    /// Backup relays of a smarthost.
+    Backup,
+    /// A sender domain delivered directly despite the server-wide smarthost.
+    DirectException,
+    /// A smarthost for one sender address.
+    Mailbox,
+    /// A route for a recipient domain, relayed or direct.
+    Recipient,
+    /// A path of its own for the null sender.
+    Bounces,
+}
+
+impl Policy {
+    /// Every rule beyond a server-wide or per-domain smarthost, each with
+    /// its field in the policy file (`domains."a.example".backup`,
+    /// `mailboxes."alice@a.example"`, `bounces`), in the file's order.
+    pub fn routing_rules(&self) -> Vec<(String, RoutingRule)> {
+        let mut out = Vec::new();
+        if self.server.as_ref().is_some_and(|s| !s.backups.is_empty()) {
+            out.push(("server.backup".to_owned(), RoutingRule::Backup));
+        }
+        for (d, s) in &self.domains {
+            if !s.backups.is_empty() {
+                out.push((format!("domains.{:?}.backup", d.as_str()), RoutingRule::Backup));
+            }
+        }
+        for d in &self.direct {
+            out.push((format!("domains.{:?}.direct", d.as_str()), RoutingRule::DirectException));
+        }
+        for m in self.mailboxes.keys() {
+            out.push((format!("mailboxes.{:?}", m.to_string()), RoutingRule::Mailbox));
+        }
+        for d in self.recipients.keys().chain(&self.direct_recipients) {
+            out.push((format!("recipients.{:?}", d.as_str()), RoutingRule::Recipient));
+        }
+        if !self.bounces.is_server() {
+            out.push(("bounces".to_owned(), RoutingRule::Bounces));
+        }
+        out
+    }
+}

@@ -1,6 +1,8 @@
 //! Smarthosts and policies from short literals, as every suite writes them.
 
-use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
+use smarthost_core::{
+    Bounces, Credentials, DomainName, Encryption, Mailbox, Policy, RelayHost, RoutingRule, Secret, Smarthost, Username,
+};
 
 /// A smarthost for `relay` (as a user types it, e.g. `[smtp.example.com]:587`)
 /// with `encryption`, logging in as `login`'s user with its password when
@@ -29,4 +31,32 @@ pub fn policy(server: Option<Smarthost>, domains: &[(&str, Smarthost)]) -> Polic
         domains: domains.iter().map(|(d, s)| (domain(d), s.clone())).collect(),
         ..Policy::default()
     }
+}
+
+/// `base` with exactly one routing rule beyond server-wide and per-domain
+/// smarthosts added, for each [`RoutingRule`]: what the Windows backends
+/// must refuse by name. Each comes with the field the refusal must name.
+pub fn with_each_routing_rule(base: &Policy) -> Vec<(RoutingRule, &'static str, Policy)> {
+    let backup = RelayHost::parse("[backup.example.net]:587").unwrap();
+    let mut out = Vec::new();
+    let mut p = base.clone();
+    let server = p.server.take().expect("a base policy with a server-wide smarthost");
+    p.server = Some(server.with_backups(vec![backup]).unwrap());
+    out.push((RoutingRule::Backup, "server.backup", p));
+    let mut p = base.clone();
+    p.set_direct(domain("direct.example")).unwrap();
+    out.push((RoutingRule::DirectException, "domains.\"direct.example\".direct", p));
+    let mut p = base.clone();
+    let alice = Mailbox::parse_field("mailbox", "alice@a.example").unwrap();
+    p.set_mailbox(alice, relay("[alice.relay.example]:587", Encryption::Starttls, None))
+        .unwrap();
+    out.push((RoutingRule::Mailbox, "mailboxes.\"alice@a.example\"", p));
+    let mut p = base.clone();
+    let partner = relay("[partner.relay.example]:587", Encryption::Starttls, None);
+    p.set_recipient(domain("partner.example"), Some(partner)).unwrap();
+    out.push((RoutingRule::Recipient, "recipients.\"partner.example\"", p));
+    let mut p = base.clone();
+    p.bounces = Bounces::Direct;
+    out.push((RoutingRule::Bounces, "bounces", p));
+    out
 }
