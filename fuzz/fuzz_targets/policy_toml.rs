@@ -36,5 +36,16 @@ fuzz_target!(|text: &str| {
             .expect("a policy domain routes");
         assert!(!route.to_string().contains(SECRET));
     }
+    for mailbox in policy.mailboxes.keys() {
+        let route = policy.route(&mailbox.to_string()).expect("a policy mailbox routes");
+        assert!(!route.to_string().contains(SECRET));
+    }
+    for domain in policy.recipients.keys().chain(&policy.direct_recipients) {
+        let route = policy
+            .route_to("<>", Some(&format!("postmaster@{domain}")))
+            .expect("a recipient route routes");
+        assert!(!route.to_string().contains(SECRET));
+    }
     let _ = policy.route("someone@elsewhere.example");
+    let _ = policy.route("<>");
 });
