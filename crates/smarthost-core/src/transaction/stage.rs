@@ -163,32 +163,43 @@ impl<'l> Transaction<'l> {
         //    tightened first, so no backup of a secret is readable by others.
         let mut entries = Vec::with_capacity(self.planned.len());
         let mut dirs = BTreeSet::new();
+        // The folders where a backup was made or an old one removed.
+        let mut backed_up = BTreeSet::new();
         for p in &self.planned {
             let exists = safe_fs::check_file(&p.target)?;
             let backup = with_suffix(&p.target, BACKUP_SUFFIX);
             safe_fs::check_file(&backup)?;
+            let parent = Self::parent(&p.target)?;
             match std::fs::remove_file(&backup) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&backup, e)),
-                _ => {}
+                Err(_) => {}
+                Ok(()) => {
+                    backed_up.insert(parent.to_owned());
+                }
             }
             if exists {
                 if p.secret {
                     tighten(&p.target)?;
                 }
                 std::fs::hard_link(&p.target, &backup).map_err(|e| io(&backup, e))?;
+                backed_up.insert(parent.to_owned());
             }
-            dirs.insert(Self::parent(&p.target)?.to_owned());
+            dirs.insert(parent.to_owned());
             entries.push(Entry {
                 target: p.target.clone(),
                 backup: exists.then_some(backup),
             });
         }
-        for dir in &dirs {
+        // 2. The journal, durably, before the first replacement. Writing
+        //    it fsyncs its own folder before any rename, which makes the
+        //    backups made there durable too: only the other folders where
+        //    a backup was made (or an old one removed) need their own fsync
+        //    first. A folder whose files are all new needs none: the
+        //    journal restores nothing there, it removes the new files.
+        let journal_dir = Self::parent(&self.journal)?.to_owned();
+        for dir in backed_up.iter().filter(|d| **d != journal_dir) {
             safe_fs::sync_dir(dir)?;
         }
-
-        // 2. The journal, durably, before the first replacement.
-        let journal_dir = Self::parent(&self.journal)?.to_owned();
         let journal_stage = self.stage_dir(&journal_dir)?;
         let record = Journal::new(entries, after_rollback);
         journal::write(&self.journal, &journal_stage, &record)?;
@@ -273,6 +284,11 @@ impl Committed {
             let _ = std::fs::remove_dir_all(stage);
         }
         let mut kept = Vec::new();
+        // The replacements were made durable by the commit and the journal's
+        // removal by `journal::remove`: only a folder where the backup of a
+        // removed file (a secrets table) went needs one more fsync, so that
+        // no copy of it comes back after a crash.
+        let mut emptied = BTreeSet::new();
         for entry in &self.journal.entries {
             let Some(backup) = &entry.backup else { continue };
             if self.removed.contains(&entry.target) {
@@ -280,12 +296,13 @@ impl Committed {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(backup, e)),
                     _ => {}
                 }
+                emptied.insert(Transaction::parent(backup)?.to_owned());
             } else {
                 kept.push(backup.clone());
             }
         }
-        for dir in self.journal.dirs() {
-            safe_fs::sync_dir(&dir)?;
+        for dir in &emptied {
+            safe_fs::sync_dir(dir)?;
         }
         Ok(kept)
     }
