@@ -375,8 +375,26 @@ impl PolicyDocument {
             bounces,
             features: raw.features,
         };
-        // The feature settings are checked before any secret is asked for.
-        document.without_secrets().validate()?;
+        // The feature settings are checked before any secret is asked for;
+        // the levels in use are all they look at, so one entry of each kind
+        // stands for all (a copy of 100,000 domains was 18 % of loading
+        // them). Entries that clash were refused above.
+        let one = |s: &SmarthostSpec| Smarthost::new(s.relay.clone());
+        let levels = Policy {
+            server: document.server.as_ref().map(one),
+            domains: document.domains.iter().take(1).map(|(d, s)| (d.clone(), one(s))).collect(),
+            direct: document.direct.iter().take(1).cloned().collect(),
+            mailboxes: document.mailboxes.iter().take(1).map(|(m, s)| (m.clone(), one(s))).collect(),
+            recipients: document.recipients.iter().take(1).map(|(d, s)| (d.clone(), one(s))).collect(),
+            direct_recipients: document.direct_recipients.iter().take(1).cloned().collect(),
+            bounces: match &document.bounces {
+                Bounces::Server => Bounces::Server,
+                Bounces::Direct => Bounces::Direct,
+                Bounces::Relay(s) => Bounces::Relay(one(s)),
+            },
+            features: document.features,
+        };
+        levels.validate()?;
         Ok(document)
     }
 
