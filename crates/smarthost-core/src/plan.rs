@@ -74,6 +74,8 @@ impl FileChange {
 
     /// A change of a file that holds secrets: `redact` turns a content into
     /// what may be shown. Only the redacted texts are ever displayed.
+    /// `redact` must work line by line: a diff gives it whole lines of the
+    /// content, not always all of them.
     pub fn sensitive(
         path: PathBuf,
         mode: u32,
@@ -137,7 +139,25 @@ impl FileChange {
     }
 
     /// A unified diff of the redacted contents, with `a/` and `b/` headers.
+    /// Two versions of one file are diffed over the lines that differ and
+    /// their context only (see `Window`), so a change of a few lines of a
+    /// large table costs little; the output is the same.
     pub fn diff(&self) -> String {
+        if let (Some(before), Some(after)) = (self.before.as_deref(), self.after.as_deref()) {
+            let window = Window::of(before, after);
+            let (before, after) = (self.show(Some(window.before)), self.show(Some(window.after)));
+            let name = self.path.display().to_string();
+            let name = name.trim_start_matches('/');
+            let mut out = TextDiff::from_lines(before.as_deref().unwrap_or(""), after.as_deref().unwrap_or(""))
+                .unified_diff()
+                .context_radius(CONTEXT)
+                .header(&format!("a/{name}"), &format!("b/{name}"))
+                .to_string();
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            return shift_hunks(&out, window.skipped_lines);
+        }
         let (before, after) = self.shown();
         let (before, after) = (before.as_deref(), after.as_deref());
         let name = self.path.display().to_string();
@@ -155,7 +175,7 @@ impl FileChange {
         let (before, after) = (before.unwrap_or(""), after.unwrap_or(""));
         let mut out = TextDiff::from_lines(before, after)
             .unified_diff()
-            .context_radius(3)
+            .context_radius(CONTEXT)
             .header(&old_name, &new_name)
             .to_string();
         if !out.is_empty() && !out.ends_with('\n') {
@@ -163,6 +183,121 @@ impl FileChange {
         }
         out
     }
+}
+
+/// Lines of context around each change, as `diff -u`.
+const CONTEXT: usize = 3;
+
+/// The part of two texts that a unified diff with [`CONTEXT`] lines shows:
+/// the lines from the first difference to the last, with their context.
+/// Texts that share most of their lines (a table of 100,000 entries with
+/// one changed) are diffed over that part only: tokenizing megabytes for
+/// one line was a tenth of a one-domain change.
+struct Window<'a> {
+    before: &'a str,
+    after: &'a str,
+    /// Whole lines left out in front, the same in both texts.
+    skipped_lines: usize,
+}
+
+impl<'a> Window<'a> {
+    fn of(before: &'a str, after: &'a str) -> Window<'a> {
+        let (b, a) = (before.as_bytes(), after.as_bytes());
+        // The first difference, then back to its line's start and CONTEXT
+        // lines more.
+        let prefix = common_prefix(b, a);
+        let first = before[..prefix].rfind('\n').map_or(0, |i| i + 1);
+        let mut start = first;
+        for _ in 0..CONTEXT {
+            if start == 0 {
+                break;
+            }
+            start = before[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        }
+        // The last difference: the common suffix after the first differing
+        // line (as the diff itself takes equal lines off the front first),
+        // then on to its line's end and CONTEXT lines more. The suffix is
+        // the same bytes in both texts, so both ends move together.
+        let suffix = common_suffix(&b[first..], &a[first..]);
+        let (mut end_b, mut end_a) = (b.len() - suffix, a.len() - suffix);
+        let rest_of_line = |at: usize| before[at..].find('\n').map_or(before.len() - at, |i| i + 1);
+        let mid_line = |text: &[u8], end: usize| end > first && text[end - 1] != b'\n';
+        if mid_line(b, end_b) && mid_line(a, end_a) {
+            let extra = rest_of_line(end_b);
+            end_b += extra;
+            end_a += extra;
+        } else if mid_line(b, end_b) || mid_line(a, end_a) {
+            // One side ends mid-line and the other at a line's end: keep
+            // everything after (rare; only correctness matters here).
+            end_b = b.len();
+            end_a = a.len();
+        }
+        for _ in 0..CONTEXT {
+            if end_b == b.len() {
+                break;
+            }
+            let extra = rest_of_line(end_b);
+            end_b += extra;
+            end_a += extra;
+        }
+        Window {
+            before: &before[start..end_b],
+            after: &after[start..end_a],
+            skipped_lines: b[..start].iter().filter(|&&c| c == b'\n').count(),
+        }
+    }
+}
+
+/// How many leading bytes `a` and `b` share (compared a block at a time).
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 256;
+    let len = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= len && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    while i < len && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// How many trailing bytes `a` and `b` share.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 256;
+    let len = a.len().min(b.len());
+    let (la, lb) = (a.len(), b.len());
+    let mut i = 0;
+    while i + BLOCK <= len && a[la - i - BLOCK..la - i] == b[lb - i - BLOCK..lb - i] {
+        i += BLOCK;
+    }
+    while i < len && a[la - i - 1] == b[lb - i - 1] {
+        i += 1;
+    }
+    i
+}
+
+/// Adds `offset` to the first line number of both ranges of every hunk
+/// header (`@@ -12,7 +12,6 @@`) of a unified diff.
+fn shift_hunks(diff: &str, offset: usize) -> String {
+    if offset == 0 {
+        return diff.to_owned();
+    }
+    let mut out = String::with_capacity(diff.len() + 16);
+    for line in diff.split_inclusive('\n') {
+        match line.strip_prefix("@@ -").and_then(|rest| rest.split_once(" @@")) {
+            Some((ranges, tail)) => {
+                let shift = |range: &str| match range.split_once(',') {
+                    Some((start, len)) => format!("{},{len}", start.parse::<usize>().unwrap_or(0) + offset),
+                    None => (range.parse::<usize>().unwrap_or(0) + offset).to_string(),
+                };
+                let (old, new) = ranges.split_once(" +").unwrap_or((ranges, "0"));
+                out.push_str(&format!("@@ -{} +{} @@{tail}", shift(old), shift(new)));
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for FileChange {

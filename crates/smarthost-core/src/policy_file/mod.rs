@@ -382,10 +382,25 @@ impl PolicyDocument {
         let one = |s: &SmarthostSpec| Smarthost::new(s.relay.clone());
         let levels = Policy {
             server: document.server.as_ref().map(one),
-            domains: document.domains.iter().take(1).map(|(d, s)| (d.clone(), one(s))).collect(),
+            domains: document
+                .domains
+                .iter()
+                .take(1)
+                .map(|(d, s)| (d.clone(), one(s)))
+                .collect(),
             direct: document.direct.iter().take(1).cloned().collect(),
-            mailboxes: document.mailboxes.iter().take(1).map(|(m, s)| (m.clone(), one(s))).collect(),
-            recipients: document.recipients.iter().take(1).map(|(d, s)| (d.clone(), one(s))).collect(),
+            mailboxes: document
+                .mailboxes
+                .iter()
+                .take(1)
+                .map(|(m, s)| (m.clone(), one(s)))
+                .collect(),
+            recipients: document
+                .recipients
+                .iter()
+                .take(1)
+                .map(|(d, s)| (d.clone(), one(s)))
+                .collect(),
             direct_recipients: document.direct_recipients.iter().take(1).cloned().collect(),
             bounces: match &document.bounces {
                 Bounces::Server => Bounces::Server,
