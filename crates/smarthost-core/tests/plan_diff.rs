@@ -74,7 +74,7 @@ fn apply(before: &str, diff: &str) -> Result<String, String> {
     let old: Vec<&str> = before.split_inclusive('\n').collect();
     let mut out: Vec<String> = Vec::new();
     let mut at = 0; // lines of `old` consumed
-    let mut lines = diff.split_inclusive('\n').peekable();
+    let mut lines = diff.split_inclusive('\n');
     let header = (lines.next(), lines.next());
     if diff.is_empty() {
         return Ok(before.to_owned());
@@ -83,7 +83,7 @@ fn apply(before: &str, diff: &str) -> Result<String, String> {
         return Err(format!("no file header: {diff}"));
     }
     let mut last: Option<String> = None; // the last line written, for "\ No newline"
-    while let Some(line) = lines.next() {
+    for line in lines {
         if let Some(ranges) = line.strip_prefix("@@ -") {
             let old_range = ranges.split(' ').next().unwrap();
             let (start, len) = match old_range.split_once(',') {
