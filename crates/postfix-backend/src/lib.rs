@@ -188,6 +188,7 @@ impl PostfixOptions {
             schema::SASL_PASSWORD_MAPS,
             schema::TLS_POLICY_MAPS,
             schema::SENDER_TRANSPORT_MAPS,
+            schema::TRANSPORT_MAPS,
         ]
         .iter()
         .filter_map(|param| main.get(param))
