@@ -34,6 +34,7 @@ mod cf;
 mod compiled;
 mod edit;
 mod error;
+mod forwarding;
 pub mod health;
 mod incremental;
 mod layout;

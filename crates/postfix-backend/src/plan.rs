@@ -172,7 +172,7 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     let layout = Layout::new(desired, options)?;
     plan.warnings.extend(layout.warnings.iter().cloned());
     if let Some(field) = &layout.backups {
-        plan.warnings.extend(backups_supported(options, paths, field)?);
+        plan.warnings.extend(backups_supported(paths, field)?);
     }
 
     let mut layout = layout;
@@ -257,6 +257,10 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
     let main_text = main_before.clone().unwrap_or_default();
     let mut main = CfFile::parse(&main_text, Kind::Main);
+    // Mail forwarded out keeps its outside sender: said before anything is
+    // edited, from the administrator's alias tables (bounded).
+    plan.warnings
+        .extend(crate::forwarding::warnings(desired, &main, options));
     let state_path = paths.maps.join(STATE_FILE);
     let state_before = snapshot.take(&state_path);
     let mut state = match &state_before {
@@ -345,14 +349,13 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
 /// is asked (`postconf -d -h mail_version`, which reads no main.cf and
 /// never sleeps) and an older one refuses the policy, naming `field`; when
 /// rendering into a folder, the target cannot be asked: a warning.
-fn backups_supported(options: &PostfixOptions, paths: &Paths, field: &str) -> Result<Option<String>, Error> {
+fn backups_supported(paths: &Paths, field: &str) -> Result<Option<String>, Error> {
     let needed = format!("{}.{}", BACKUPS_SINCE.0, BACKUPS_SINCE.1);
     if paths.root != Path::new("/") {
         return Ok(Some(format!(
             "{field}: backup relays are written as a nexthop list, which needs Postfix {needed} or later on the target server"
         )));
     }
-    let _ = options;
     let out = std::process::Command::new("postconf")
         .args(["-d", "-h", MAIL_VERSION])
         .stdin(std::process::Stdio::null())
@@ -401,4 +404,27 @@ pub(crate) fn not_running_note(options: &PostfixOptions) -> String {
         "Postfix is not running (`{}` failed): the reload is skipped, and Postfix loads the new configuration when it starts",
         options.postfix_command("status").join(" ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_are_refused_before_postfix_3_5_naming_the_field() {
+        assert!(check_backups("server.backup", "3.5.0").is_ok());
+        assert!(check_backups("server.backup", "3.7.11").is_ok());
+        assert!(check_backups("server.backup", "4.0-20250101").is_ok());
+        for old in ["3.4.13", "2.11.3"] {
+            let err = check_backups("domains.\"a.example\".backup", old)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("domains.\"a.example\".backup: backup relays need Postfix 3.5"),
+                "{err}"
+            );
+            assert!(err.contains(old) && err.contains("nothing was changed"), "{err}");
+        }
+        assert!(check_backups("server.backup", "unknown").is_err());
+    }
 }
