@@ -425,6 +425,7 @@ impl Layout {
             SENDER_RELAY_MAPS => map(SENDER_RELAY_MAP),
             SENDER_TRANSPORT_MAPS => map(SENDER_TRANSPORT_MAP),
             TLS_POLICY_MAPS => map(TLS_POLICY_MAP),
+            TRANSPORT_MAPS => map(RECIPIENT_ROUTES_MAP),
             _ => None,
         }
     }

@@ -65,7 +65,10 @@ fn apply(pf: &Instance, policy: &Policy) {
     assert_eq!(read.direct, policy.direct, "direct read back");
     assert_eq!(read.mailboxes, policy.mailboxes, "mailboxes read back");
     assert_eq!(read.recipients, policy.recipients, "recipients read back");
-    assert_eq!(read.direct_recipients, policy.direct_recipients, "direct recipients read back");
+    assert_eq!(
+        read.direct_recipients, policy.direct_recipients,
+        "direct recipients read back"
+    );
     assert_eq!(read.bounces, policy.bounces, "bounces read back");
 }
 
@@ -152,7 +155,10 @@ fn a_direct_exception_reaches_the_mx_and_never_the_relay() {
     policy.direct.clear();
     apply(&pf, &policy);
     let main = std::fs::read_to_string(pf.config_dir().join("main.cf")).unwrap();
-    assert!(main.contains(&format!("relayhost = [localhost]:{}", relay.port())), "{main}");
+    assert!(
+        main.contains(&format!("relayhost = [localhost]:{}", relay.port())),
+        "{main}"
+    );
     assert!(!main.contains("default_transport"), "{main}");
     pf.send("dora@direct.example", MX_RCPT);
     let all = relay.wait_for(2, WAIT);
@@ -167,7 +173,9 @@ fn the_backup_relay_takes_the_mail_when_the_primary_cannot_be_reached() {
     let pf = Instance::start(None);
     let mut policy = Policy::default();
     let server = relay_at(primary_port, Encryption::None, Some("server-user"))
-        .with_backups(vec![RelayHost::parse(&format!("[localhost]:{}", backup.port())).unwrap()])
+        .with_backups(vec![
+            RelayHost::parse(&format!("[localhost]:{}", backup.port())).unwrap()
+        ])
         .unwrap();
     policy.set_server(server).unwrap();
     apply(&pf, &policy);
@@ -175,7 +183,10 @@ fn the_backup_relay_takes_the_mail_when_the_primary_cannot_be_reached() {
     pf.send("otto@other.example", "rcpt@remote.example");
     let d = delivery(&backup.wait_for(1, WAIT), "otto@other.example").clone();
     assert_eq!(d.username.as_deref(), Some("server-user"), "{d:?}");
-    pf.wait_for_log(&[&format!("connect to localhost[127.0.0.1]:{primary_port}"), "Connection refused"]);
+    pf.wait_for_log(&[
+        &format!("connect to localhost[127.0.0.1]:{primary_port}"),
+        "Connection refused",
+    ]);
 
     // Both up: the primary takes it.
     let primary = Server::start_at(
@@ -205,7 +216,10 @@ fn two_mailboxes_of_one_domain_use_their_own_relays_and_accounts() {
     let pf = Instance::start(None);
     let mut policy = Policy::default();
     policy
-        .set_domain(domain("m.example"), smarthost(&domain_relay, Encryption::None, Some("m-user")))
+        .set_domain(
+            domain("m.example"),
+            smarthost(&domain_relay, Encryption::None, Some("m-user")),
+        )
         .unwrap();
     for (who, relay) in [("alice", &alice_relay), ("bob", &bob_relay)] {
         let mailbox: Mailbox = format!("{who}@m.example").parse().unwrap();
@@ -243,7 +257,10 @@ fn a_recipient_route_uses_its_relay_its_account_and_its_tls_policy() {
         .set_server(smarthost(&server_relay, Encryption::None, Some("server-user")))
         .unwrap();
     policy
-        .set_domain(domain("s.example"), smarthost(&server_relay, Encryption::None, Some("s-user")))
+        .set_domain(
+            domain("s.example"),
+            smarthost(&server_relay, Encryption::None, Some("s-user")),
+        )
         .unwrap();
     policy
         .set_recipient(
@@ -328,7 +345,11 @@ fn a_bounce_takes_the_path_chosen_for_bounces() {
         "{:?}",
         server_relay.deliveries()
     );
-    assert!(mx.deliveries().iter().all(|d| d.mail_from.is_empty()), "{:?}", mx.deliveries());
+    assert!(
+        mx.deliveries().iter().all(|d| d.mail_from.is_empty()),
+        "{:?}",
+        mx.deliveries()
+    );
     assert_eq!(bounce_relay.deliveries().len(), 1);
 }
 
