@@ -113,12 +113,15 @@ fn hosted(main: &CfFile, options: &PostfixOptions, policy: &Policy, virtual_text
         }
     }
     if main.get("virtual_alias_domains").is_none() {
+        // Postfix's default, `$virtual_alias_maps`: the keys that are
+        // domains (a plain scan: no key is copied unless it is one).
         for text in virtual_texts {
-            maps::for_each_entry(text, |k, _| {
-                if !k.contains('@') {
-                    out.insert(k.into_owned());
+            for line in text.lines() {
+                let key = line.split([' ', '\t']).next().unwrap_or("");
+                if !key.is_empty() && !key.contains('@') && !key.starts_with('#') {
+                    out.insert(key.to_ascii_lowercase());
                 }
-            });
+            }
         }
     }
     out.insert("localhost".to_owned());
@@ -180,7 +183,20 @@ pub(crate) fn warnings(policy: &Policy, main: &CfFile, options: &PostfixOptions)
         found: BTreeSet::new(),
     };
     for text in &virtual_texts {
-        maps::for_each_entry(text, |_, v| targets.add_list(&v));
+        for line in text.lines() {
+            if targets.full() {
+                break;
+            }
+            // `key target, target`; a continuation line holds targets only.
+            let list = if line.starts_with([' ', '\t']) {
+                line
+            } else {
+                line.split_once([' ', '\t']).map_or("", |(_, v)| v)
+            };
+            if !line.trim_start().starts_with('#') {
+                targets.add_list(list);
+            }
+        }
     }
     for file in files(ALIAS_MAPS) {
         if targets.full() {
