@@ -170,23 +170,37 @@ fn a_direct_exception_reaches_the_mx_and_never_the_relay() {
 fn the_backup_relay_takes_the_mail_when_the_primary_cannot_be_reached() {
     let primary_port = closed_port();
     let backup = plain_relay("backup", &["server-user"]);
+    // A domain's own relay list (sender_dependent_relayhost_maps) as well.
+    let domain_primary_port = closed_port();
+    let domain_backup = plain_relay("domain-backup", &["b-user"]);
     let pf = Instance::start(None);
     let mut policy = Policy::default();
+    let hop = |port: u16| RelayHost::parse(&format!("[localhost]:{port}")).unwrap();
     let server = relay_at(primary_port, Encryption::None, Some("server-user"))
-        .with_backups(vec![
-            RelayHost::parse(&format!("[localhost]:{}", backup.port())).unwrap()
-        ])
+        .with_backups(vec![hop(backup.port())])
         .unwrap();
     policy.set_server(server).unwrap();
+    let domain_relay = relay_at(domain_primary_port, Encryption::None, Some("b-user"))
+        .with_backups(vec![hop(domain_backup.port())])
+        .unwrap();
+    policy.set_domain(domain("b.example"), domain_relay).unwrap();
     apply(&pf, &policy);
 
     pf.send("otto@other.example", "rcpt@remote.example");
+    pf.send("bea@b.example", "rcpt@remote.example");
     let d = delivery(&backup.wait_for(1, WAIT), "otto@other.example").clone();
     assert_eq!(d.username.as_deref(), Some("server-user"), "{d:?}");
     pf.wait_for_log(&[
         &format!("connect to localhost[127.0.0.1]:{primary_port}"),
         "Connection refused",
     ]);
+    let d = delivery(&domain_backup.wait_for(1, WAIT), "bea@b.example").clone();
+    assert_eq!(d.username.as_deref(), Some("b-user"), "{d:?}");
+    pf.wait_for_log(&[
+        &format!("connect to localhost[127.0.0.1]:{domain_primary_port}"),
+        "Connection refused",
+    ]);
+    assert_eq!(backup.deliveries().len(), 1, "{:?}", backup.deliveries());
 
     // Both up: the primary takes it.
     let primary = Server::start_at(
