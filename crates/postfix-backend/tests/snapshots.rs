@@ -171,3 +171,45 @@ fn backups_rendered_into_a_folder_warn_that_postfix_3_5_is_needed() {
         plan.warnings
     );
 }
+
+#[test]
+fn a_change_made_on_what_was_read_back_keeps_every_other_rule() {
+    // What `domain set` / `mailbox set` do on a live server: read, change
+    // one rule, apply. Every routing item must survive the round.
+    let mut all = smarthost_core::Policy::default();
+    for (_, policy) in matrix::routing_cases() {
+        let policy: smarthost_core::Policy = policy;
+        all.server = policy.server.clone().or(all.server);
+        all.domains.extend(policy.domains);
+        all.mailboxes.extend(policy.mailboxes);
+        all.recipients.extend(policy.recipients);
+        all.direct_recipients.extend(policy.direct_recipients);
+        if !policy.bounces.is_server() {
+            all.bounces = policy.bounces;
+        }
+    }
+    all.direct.insert("direct.example".parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let writer = PostfixWriter::new(PostfixOptions::render_into(dir.path()));
+    writer.converge(&all).unwrap();
+    let mut read = writer.read().unwrap();
+    assert_eq!(read, all);
+    read.set_domain(
+        "new.example".parse().unwrap(),
+        matrix::relay(
+            "[new-relay.example]:587",
+            smarthost_core::Encryption::Starttls,
+            Some("n"),
+        ),
+    )
+    .unwrap();
+    read.set_mailbox(
+        "zed@new.example".parse().unwrap(),
+        matrix::relay("[zed-relay.example]:587", smarthost_core::Encryption::Starttls, None),
+    )
+    .unwrap();
+    writer.converge(&read).unwrap();
+    assert_eq!(writer.read().unwrap(), read);
+    assert!(writer.plan(&read).unwrap().is_empty());
+}
