@@ -162,15 +162,32 @@ impl Layout {
         // it has credentials: each is said once, not once per domain (a
         // fleet of 100,000 domains on a few relays said it 100,000 times).
         let mut warned: HashSet<(&RelayHost, Encryption, bool)> = HashSet::new();
-        // (smarthost, server-level certificate check, field)
+        // (smarthost, server-level certificate check, kind, key): the field
+        // is only made for a smarthost with backups (a fleet has 100,000).
+        use std::borrow::Cow;
         let levels = server
-            .map(|s| (s, true, "server".to_owned()))
+            .map(|s| (s, true, "server", Cow::Borrowed("")))
             .into_iter()
-            .chain(policy.domains.iter().map(|(d, s)| (s, false, d.as_str().to_owned())))
-            .chain(policy.mailboxes.iter().map(|(m, s)| (s, false, m.to_string())))
-            .chain(policy.recipients.iter().map(|(d, s)| (s, true, d.as_str().to_owned())))
-            .chain(policy.bounces.relay().map(|s| (s, true, "bounces".to_owned())));
-        for (s, server_level, who) in levels {
+            .chain(
+                policy
+                    .domains
+                    .iter()
+                    .map(|(d, s)| (s, false, "domains", Cow::Borrowed(d.as_str()))),
+            )
+            .chain(
+                policy
+                    .mailboxes
+                    .iter()
+                    .map(|(m, s)| (s, false, "mailboxes", Cow::Owned(m.to_string()))),
+            )
+            .chain(
+                policy
+                    .recipients
+                    .iter()
+                    .map(|(d, s)| (s, true, "recipients", Cow::Borrowed(d.as_str()))),
+            )
+            .chain(policy.bounces.relay().map(|s| (s, true, "bounces", Cow::Borrowed(""))));
+        for (s, server_level, kind, key) in levels {
             let check = if server_level {
                 policy.features.server.check_certificate
             } else {
@@ -180,13 +197,9 @@ impl Layout {
                 l.warnings.extend(s.warnings());
             }
             if !s.backups.is_empty() && l.backups.is_none() {
-                l.backups = Some(match who.as_str() {
-                    "server" | "bounces" => format!("{who}.backup"),
-                    _ if policy.recipients.keys().any(|d| d.as_str() == who) => {
-                        format!("{}.backup", field("recipients", &who))
-                    }
-                    _ if who.contains('@') => format!("{}.backup", field("mailboxes", &who)),
-                    _ => format!("{}.backup", field("domains", &who)),
+                l.backups = Some(match kind {
+                    "server" | "bounces" => format!("{kind}.backup"),
+                    _ => format!("{}.backup", field(kind, &key)),
                 });
             }
             for relay in s.relays() {
@@ -230,13 +243,12 @@ impl Layout {
         let mut secrets = Ordered::new(lines * 48);
         let mut transport = Ordered::new(if direct_mode || server_wrapped { lines * 48 } else { 0 });
         // The server's account is keyed by each of its nexthops.
-        let mut server_keys: HashSet<String> = HashSet::new();
+        let mut server_keys: HashSet<&RelayHost> = HashSet::new();
         if let Some(s) = server {
             if let Some(c) = &s.credentials {
                 for relay in s.relays() {
-                    let key = relay.to_string();
-                    secrets.extra(key.clone(), Secret(c).to_string());
-                    server_keys.insert(key);
+                    secrets.extra(relay.to_string(), Secret(c).to_string());
+                    server_keys.insert(relay);
                 }
             }
         }
@@ -255,7 +267,7 @@ impl Layout {
             }
         };
         let shares_server_relay =
-            |s: &Smarthost| !server_keys.is_empty() && s.relays().any(|r| server_keys.contains(r.to_string().as_str()));
+            |s: &Smarthost| !server_keys.is_empty() && s.relays().any(|r| server_keys.contains(r));
         // Mailboxes: their key is the whole address, looked up before the
         // domain's `@domain` key (postconf(5), sender_dependent_relayhost_maps;
         // smtp_sasl_password_maps with sender-dependent authentication).
