@@ -95,7 +95,7 @@ impl Ordered {
     }
 
     fn push(&mut self, key: &str, value: impl fmt::Display) {
-        while self.extras.first_key_value().is_some_and(|(k, _)| k.as_str() < key) {
+        while !self.extras.is_empty() && self.extras.first_key_value().is_some_and(|(k, _)| k.as_str() < key) {
             let (k, v) = self.extras.pop_first().expect("just seen");
             self.text.push(k, v);
         }
@@ -148,7 +148,7 @@ fn nexthop_secrets<'p>(
 }
 
 impl Layout {
-    pub(crate) fn new(policy: &Policy, options: &PostfixOptions) -> Result<Layout, Error> {
+    pub(crate) fn new<'p>(policy: &'p Policy, options: &PostfixOptions) -> Result<Layout, Error> {
         let map = |name: &str| format!("{}:{}/{name}", options.map_type, options.map_dir.display());
         let mut l = Layout::default();
         let server = policy.server.as_ref();
@@ -162,32 +162,12 @@ impl Layout {
         // it has credentials: each is said once, not once per domain (a
         // fleet of 100,000 domains on a few relays said it 100,000 times).
         let mut warned: HashSet<(&RelayHost, Encryption, bool)> = HashSet::new();
-        // (smarthost, server-level certificate check, kind, key): the field
-        // is only made for a smarthost with backups (a fleet has 100,000).
-        use std::borrow::Cow;
-        let levels = server
-            .map(|s| (s, true, "server", Cow::Borrowed("")))
-            .into_iter()
-            .chain(
-                policy
-                    .domains
-                    .iter()
-                    .map(|(d, s)| (s, false, "domains", Cow::Borrowed(d.as_str()))),
-            )
-            .chain(
-                policy
-                    .mailboxes
-                    .iter()
-                    .map(|(m, s)| (s, false, "mailboxes", Cow::Owned(m.to_string()))),
-            )
-            .chain(
-                policy
-                    .recipients
-                    .iter()
-                    .map(|(d, s)| (s, true, "recipients", Cow::Borrowed(d.as_str()))),
-            )
-            .chain(policy.bounces.relay().map(|s| (s, true, "bounces", Cow::Borrowed(""))));
-        for (s, server_level, kind, key) in levels {
+        // Each smarthost with its level (server-level certificate check or
+        // not), the kind and key of its field: the field is only made for
+        // a smarthost with backups (a fleet has 100,000 domains). One
+        // closure called from plain loops, and a fast path for a relay
+        // without backups already seen: the fleet's common case.
+        let mut visit = |s: &'p Smarthost, server_level: bool, kind: &str, key: &dyn fmt::Display| {
             let check = if server_level {
                 policy.features.server.check_certificate
             } else {
@@ -199,8 +179,11 @@ impl Layout {
             if !s.backups.is_empty() && l.backups.is_none() {
                 l.backups = Some(match kind {
                     "server" | "bounces" => format!("{kind}.backup"),
-                    _ => format!("{}.backup", field(kind, &key)),
+                    _ => format!("{}.backup", field(kind, &key.to_string())),
                 });
+            }
+            if s.backups.is_empty() && seen.contains(&(&s.relay, s.encryption, check)) {
+                return;
             }
             for relay in s.relays() {
                 if !seen.insert((relay, s.encryption, check)) {
@@ -222,6 +205,21 @@ impl Layout {
                     }
                 }
             }
+        };
+        if let Some(s) = server {
+            visit(s, true, "server", &"");
+        }
+        for (d, s) in &policy.domains {
+            visit(s, false, "domains", d);
+        }
+        for (m, s) in &policy.mailboxes {
+            visit(s, false, "mailboxes", m);
+        }
+        for (d, s) in &policy.recipients {
+            visit(s, true, "recipients", d);
+        }
+        if let Some(s) = policy.bounces.relay() {
+            visit(s, true, "bounces", &"");
         }
         l.needs_ca_file = tls_policy.values().any(|v| v.starts_with("secure"));
         l.warnings.extend(rule_warnings(policy));
@@ -266,8 +264,10 @@ impl Layout {
                 (false, false) => None,
             }
         };
-        let shares_server_relay =
-            |s: &Smarthost| !server_keys.is_empty() && s.relays().any(|r| server_keys.contains(r));
+        let shares_server_relay = |s: &Smarthost| {
+            !server_keys.is_empty()
+                && (server_keys.contains(&s.relay) || s.backups.iter().any(|r| server_keys.contains(r)))
+        };
         // Mailboxes: their key is the whole address, looked up before the
         // domain's `@domain` key (postconf(5), sender_dependent_relayhost_maps;
         // smtp_sasl_password_maps with sender-dependent authentication).
