@@ -134,13 +134,19 @@ fn check_current(paths: &Paths, plan: &Plan) -> Result<(), Error> {
 }
 
 /// Whether the configuration after `plan` has credentials: the secrets
-/// table as the plan leaves it.
+/// tables (the senders' and the nexthops') as the plan leaves them.
 fn relays_need_auth(paths: &Paths, plan: &Plan) -> Result<bool, Error> {
-    let secrets = paths.table(crate::schema::SECRETS_MAP);
-    match plan.files().find(|f| f.path() == secrets) {
-        Some(file) => Ok(file.after().is_some()),
-        None => Ok(transaction::safe_fs::check_file(&secrets)?),
+    for table in [crate::schema::SECRETS_MAP, crate::schema::NEXTHOP_SECRETS_MAP] {
+        let secrets = paths.table(table);
+        let after = match plan.files().find(|f| f.path() == secrets) {
+            Some(file) => file.after().is_some(),
+            None => transaction::safe_fs::check_file(&secrets)?,
+        };
+        if after {
+            return Ok(true);
+        }
     }
+    Ok(false)
 }
 
 /// One compiled table to make from a staged text table.

@@ -42,8 +42,26 @@ pub(crate) struct StaleCompiled {
 /// included.
 fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeSet<StaleCompiled> {
     let main = CfFile::parse(text, Kind::Main);
+    let values: Vec<&str> = main.effective().into_iter().map(|(_, value)| value).collect();
+    named_in(&values, options, paths)
+}
+
+/// The compiled files of this backend's tables that master.cf's `-o
+/// name=type:file` overrides name (`nexthop_secrets`, named by the
+/// smarthost-nexthop service only).
+fn named_compiled_master(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeSet<StaleCompiled> {
+    let values: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|word| word.split_once('=').map(|(_, value)| value))
+        .collect();
+    named_in(&values, options, paths)
+}
+
+fn named_in(values: &[&str], options: &PostfixOptions, paths: &Paths) -> BTreeSet<StaleCompiled> {
     let mut found = BTreeSet::new();
-    for (_, value) in main.effective() {
+    for value in values {
         for item in value.split(|c: char| c == ',' || c.is_whitespace()) {
             let Some((kind, file)) = item.split_once(':') else {
                 continue;
@@ -73,11 +91,32 @@ fn named_compiled(text: &str, options: &PostfixOptions, paths: &Paths) -> BTreeS
 /// with the old main.cf, and a compiled secrets table does not outlive its
 /// use.
 pub(crate) fn stale_compiled(options: &PostfixOptions, paths: &Paths, plan: &Plan) -> Vec<StaleCompiled> {
-    let Some(main) = plan.files().find(|f| f.path() == paths.main_cf) else {
+    let main = plan.files().find(|f| f.path() == paths.main_cf);
+    let master = plan.files().find(|f| f.path() == paths.master_cf);
+    if main.is_none() && master.is_none() {
         return Vec::new();
+    }
+    // A file the plan does not change names the same tables before and
+    // after: it is read as it is on disk.
+    let on_disk = |path: &Path| transaction::safe_fs::read_text(path).ok().flatten().unwrap_or_default();
+    let (main_before, main_after) = match main {
+        Some(f) => (f.before().unwrap_or("").to_owned(), f.after().unwrap_or("").to_owned()),
+        None => {
+            let text = on_disk(&paths.main_cf);
+            (text.clone(), text)
+        }
     };
-    let before = named_compiled(main.before().unwrap_or(""), options, paths);
-    let after = named_compiled(main.after().unwrap_or(""), options, paths);
+    let (master_before, master_after) = match master {
+        Some(f) => (f.before().unwrap_or("").to_owned(), f.after().unwrap_or("").to_owned()),
+        None => {
+            let text = on_disk(&paths.master_cf);
+            (text.clone(), text)
+        }
+    };
+    let mut before = named_compiled(&main_before, options, paths);
+    before.extend(named_compiled_master(&master_before, options, paths));
+    let mut after = named_compiled(&main_after, options, paths);
+    after.extend(named_compiled_master(&master_after, options, paths));
     before
         .into_iter()
         .filter(|c| !after.contains(c) && std::fs::symlink_metadata(&c.path).is_ok())
@@ -169,6 +208,35 @@ mod tests {
         // Disabled (the parameter removed): the compiled table goes too.
         let plan = main_cf_plan(&paths, &before, "alias_maps = hash:/etc/aliases\n");
         assert_eq!(names(&stale_compiled(&options, &paths, &plan)).len(), 2);
+    }
+
+    #[test]
+    fn the_nexthop_secrets_named_in_master_cf_go_with_a_change_of_type() {
+        let (_dir, options, paths) = setup();
+        std::fs::write(paths.maps.join("nexthop_secrets.db"), "x").unwrap();
+        let m = schema_dir(&options);
+        let entry = |kind: &str| {
+            format!("smarthost-nexthop unix - - n - - smtp\n  -o smtp_sasl_password_maps={kind}:{m}/nexthop_secrets\n")
+        };
+        let mut plan = Plan::new("postfix");
+        plan.changes.push(Change::File(FileChange::new(
+            paths.master_cf.clone(),
+            0o644,
+            Some(entry("hash")),
+            Some(entry("lmdb")),
+        )));
+        assert_eq!(
+            names(&stale_compiled(&options, &paths, &plan)),
+            [("nexthop_secrets.db".to_owned(), true)]
+        );
+        let mut plan = Plan::new("postfix");
+        plan.changes.push(Change::File(FileChange::new(
+            paths.master_cf.clone(),
+            0o644,
+            Some(entry("hash")),
+            Some(format!("{}# edited\n", entry("hash"))),
+        )));
+        assert!(stale_compiled(&options, &paths, &plan).is_empty());
     }
 
     /// The map folder as Postfix sees it.

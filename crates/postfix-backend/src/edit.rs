@@ -226,11 +226,11 @@ fn release(main: &mut CfFile, name: &str, options: &PostfixOptions, state: &mut 
 }
 
 /// master.cf with exactly the smarthost services the layout needs.
-pub(crate) fn master_cf(text: &str, needed: &[&str]) -> String {
+pub(crate) fn master_cf(text: &str, needed: &[(&str, String)]) -> String {
     let mut master = CfFile::parse(text, Kind::Master);
     for service in SERVICES {
-        if needed.contains(service) {
-            let entry = service_entry(service);
+        if let Some((_, entry)) = needed.iter().find(|(name, _)| name == service) {
+            let entry = entry.clone();
             let current = master
                 .entries(service)
                 .map(|e| e.raw.replace("\r\n", "\n"))
@@ -257,7 +257,7 @@ mod tests {
         let mut main = CfFile::parse(base, Kind::Main);
         main_cf(
             &mut main,
-            &Layout::new(&policy, &options),
+            &Layout::new(&policy, &options).unwrap(),
             &options,
             &mut state,
             SYSTEM_CA_FILE,
@@ -265,7 +265,7 @@ mod tests {
         let enabled = main.render();
         main_cf(
             &mut main,
-            &Layout::new(&Policy::default(), &options),
+            &Layout::new(&Policy::default(), &options).unwrap(),
             &options,
             &mut state,
             SYSTEM_CA_FILE,

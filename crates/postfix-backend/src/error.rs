@@ -96,6 +96,16 @@ pub enum Error {
         /// The root given.
         root: PathBuf,
     },
+    /// The policy asks for something this Postfix cannot express (backup
+    /// relays before 3.5, two accounts on one relay where Postfix keys the
+    /// account by relay). Nothing is planned or changed.
+    #[error("{field}: {reason}; nothing was changed")]
+    Unsupported {
+        /// The field of the policy (`server.backup`, `recipients."a.example"`).
+        field: String,
+        /// Why Postfix cannot do it, and what to do instead.
+        reason: String,
+    },
     /// No mail log of the instance was found.
     #[error("no mail log found: {looked}")]
     NoMailLog {
@@ -124,7 +134,10 @@ impl Classify for Error {
         match self {
             Error::Policy(e) => e.kind(),
             Error::Stale { .. } => ErrorKind::Stale,
-            Error::InvalidPath { .. } | Error::InvalidAddress { .. } | Error::Prerequisite { .. } => ErrorKind::Invalid,
+            Error::InvalidPath { .. }
+            | Error::InvalidAddress { .. }
+            | Error::Prerequisite { .. }
+            | Error::Unsupported { .. } => ErrorKind::Invalid,
             Error::NotApplied { cause } | Error::RolledBack { cause, .. } => cause.kind(),
             _ => ErrorKind::Other,
         }

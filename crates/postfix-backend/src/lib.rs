@@ -34,6 +34,7 @@ mod cf;
 mod compiled;
 mod edit;
 mod error;
+mod forwarding;
 pub mod health;
 mod incremental;
 mod layout;
@@ -188,6 +189,7 @@ impl PostfixOptions {
             schema::SASL_PASSWORD_MAPS,
             schema::TLS_POLICY_MAPS,
             schema::SENDER_TRANSPORT_MAPS,
+            schema::TRANSPORT_MAPS,
         ]
         .iter()
         .filter_map(|param| main.get(param))

@@ -169,16 +169,21 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     plan.basis = Some(snapshot.basis());
     // The layout says each smarthost's warnings (`Policy::warnings`), once
     // per distinct relay, encryption and credentials.
-    let layout = Layout::new(desired, options);
+    let layout = Layout::new(desired, options)?;
     plan.warnings.extend(layout.warnings.iter().cloned());
+    if let Some(field) = &layout.backups {
+        plan.warnings.extend(backups_supported(paths, field)?);
+    }
 
     let mut layout = layout;
-    let needs_auth = layout.secrets.is_some();
-    let tables: [(&str, &mut Option<String>, bool); 4] = [
+    let needs_auth = layout.secrets.is_some() || layout.nexthop_secrets.is_some();
+    let tables: [(&str, &mut Option<String>, bool); 6] = [
         (SENDER_RELAY_MAP, &mut layout.sender_relay, false),
         (SECRETS_MAP, &mut layout.secrets, true),
         (TLS_POLICY_MAP, &mut layout.tls_policy, false),
         (SENDER_TRANSPORT_MAP, &mut layout.sender_transport, false),
+        (RECIPIENT_ROUTES_MAP, &mut layout.recipient_routes, false),
+        (NEXTHOP_SECRETS_MAP, &mut layout.nexthop_secrets, true),
     ];
     let mut compile = Vec::new();
     for (name, table, sensitive) in tables {
@@ -252,6 +257,10 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     }
     let main_text = main_before.clone().unwrap_or_default();
     let mut main = CfFile::parse(&main_text, Kind::Main);
+    // Mail forwarded out keeps its outside sender: said before anything is
+    // edited, from the administrator's alias tables (bounded).
+    plan.warnings
+        .extend(crate::forwarding::warnings(desired, &main, options));
     let state_path = paths.maps.join(STATE_FILE);
     let state_before = snapshot.take(&state_path);
     let mut state = match &state_before {
@@ -335,6 +344,57 @@ pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) ->
     Ok(plan)
 }
 
+/// Backup relays are a nexthop list, which Postfix reads from 3.5 on
+/// ([`BACKUPS_SINCE`]). On a live server (root `/`) the installed version
+/// is asked (`postconf -d -h mail_version`, which reads no main.cf and
+/// never sleeps) and an older one refuses the policy, naming `field`; when
+/// rendering into a folder, the target cannot be asked: a warning.
+fn backups_supported(paths: &Paths, field: &str) -> Result<Option<String>, Error> {
+    let needed = format!("{}.{}", BACKUPS_SINCE.0, BACKUPS_SINCE.1);
+    if paths.root != Path::new("/") {
+        return Ok(Some(format!(
+            "{field}: backup relays are written as a nexthop list, which needs Postfix {needed} or later on the target server"
+        )));
+    }
+    let out = std::process::Command::new("postconf")
+        .args(["-d", "-h", MAIL_VERSION])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let version = match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        // No Postfix to ask: nothing to refuse, but say it.
+        _ => {
+            return Ok(Some(format!(
+                "{field}: backup relays need Postfix {needed} or later, and the installed version could not be asked (postconf -d -h mail_version)"
+            )))
+        }
+    };
+    check_backups(field, &version).map(|()| None)
+}
+
+/// Refuses backup relays (`field`) when Postfix `version` (`3.7.11`) is
+/// older than [`BACKUPS_SINCE`].
+pub(crate) fn check_backups(field: &str, version: &str) -> Result<(), Error> {
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    let major_minor = (parts.next().flatten(), parts.next().flatten());
+    let (since_major, since_minor) = BACKUPS_SINCE;
+    match major_minor {
+        (Some(major), Some(minor)) if (major, minor) >= (since_major, since_minor) => Ok(()),
+        (Some(_), Some(_)) => Err(Error::Unsupported {
+            field: field.to_owned(),
+            reason: format!(
+                "backup relays need Postfix {since_major}.{since_minor} or later, which reads a list of destinations in relayhost and in a transport's nexthop (postconf(5), relayhost); this server runs Postfix {version}: remove the backups or upgrade Postfix"
+            ),
+        }),
+        _ => Err(Error::Unsupported {
+            field: field.to_owned(),
+            reason: format!(
+                "backup relays need Postfix {since_major}.{since_minor} or later, and the installed version {version:?} could not be read"
+            ),
+        }),
+    }
+}
+
 /// The plan's note that Postfix was not running when it was made. Apply
 /// reads it: without it, `postfix reload` runs at once (and `postfix
 /// status` only if the reload fails), so a live apply asks for the status
@@ -344,4 +404,27 @@ pub(crate) fn not_running_note(options: &PostfixOptions) -> String {
         "Postfix is not running (`{}` failed): the reload is skipped, and Postfix loads the new configuration when it starts",
         options.postfix_command("status").join(" ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_are_refused_before_postfix_3_5_naming_the_field() {
+        assert!(check_backups("server.backup", "3.5.0").is_ok());
+        assert!(check_backups("server.backup", "3.7.11").is_ok());
+        assert!(check_backups("server.backup", "4.0-20250101").is_ok());
+        for old in ["3.4.13", "2.11.3"] {
+            let err = check_backups("domains.\"a.example\".backup", old)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("domains.\"a.example\".backup: backup relays need Postfix 3.5"),
+                "{err}"
+            );
+            assert!(err.contains(old) && err.contains("nothing was changed"), "{err}");
+        }
+        assert!(check_backups("server.backup", "unknown").is_err());
+    }
 }

@@ -4,10 +4,13 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use smarthost_core::{Credentials, DomainName, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
+use smarthost_core::{
+    Bounces, Credentials, DomainName, Encryption, Mailbox, Policy, RelayHost, Secret, Smarthost, Username,
+};
 
 use crate::cf::{CfFile, Kind};
 use crate::error::Error;
+use crate::layout::NULL_SENDER;
 use crate::maps::{self, FastMap};
 use crate::schema::*;
 use crate::{Paths, PostfixOptions};
@@ -88,6 +91,8 @@ struct Current<'t> {
     default_transport: Option<String>,
     global_level: String,
     secrets: FastMap<Cow<'t, str>, Cow<'t, str>>,
+    /// The nexthop-keyed credentials of recipient routes and bounces.
+    hop_secrets: FastMap<Cow<'t, str>, Cow<'t, str>>,
     tls_policy: FastMap<Cow<'t, str>, Cow<'t, str>>,
     sender_transport: FastMap<Cow<'t, str>, Cow<'t, str>>,
     /// Relay text -> (transport, what it reads as); a fleet uses a few,
@@ -96,6 +101,22 @@ struct Current<'t> {
     /// Whether a relay with certificate check off (`encrypt`) was read, per
     /// level: (server, domain).
     unchecked: (bool, bool),
+}
+
+/// The relays of a nexthop list (`[a]:587, [b]:587`), in order.
+fn hops(list: &str) -> impl Iterator<Item = &str> {
+    list.split([',', ' ', '\t']).filter(|h| !h.is_empty())
+}
+
+/// Which level a smarthost belongs to, and which credentials table keys it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The server-wide relay: relay_secrets keyed by nexthop.
+    Server,
+    /// A domain or mailbox: relay_secrets keyed by sender.
+    Sender,
+    /// A recipient route or the bounce relay: nexthop_secrets.
+    Nexthop,
 }
 
 impl Current<'_> {
@@ -115,7 +136,8 @@ impl Current<'_> {
             .or_else(|| self.tls_policy.get(relay.to_string().as_str()))
             .map_or(self.global_level.as_str(), |v| v.as_ref());
         let level = tls.split_whitespace().next().unwrap_or("");
-        let wrapped = transport.is_some_and(|t| t == TLS_WRAPPER_SERVICE || t == TLS_NOAUTH_SERVICE);
+        let wrapped =
+            transport.is_some_and(|t| t == TLS_WRAPPER_SERVICE || t == TLS_NOAUTH_SERVICE || t == NEXTHOP_TLS_SERVICE);
         let encryption = match level {
             _ if wrapped => Encryption::ImplicitTls,
             "encrypt" | "secure" | "verify" | "fingerprint" | "dane-only" => Encryption::Starttls,
@@ -128,13 +150,18 @@ impl Current<'_> {
         })
     }
 
+    /// The smarthost of a nexthop list `hop_list`, whose credentials are
+    /// keyed by `secret_key` (the first nexthop, when `None`).
     fn smarthost(
         &mut self,
         what: &str,
-        relay_text: &str,
-        secret_key: &str,
+        hop_list: &str,
+        secret_key: Option<&str>,
         transport: Option<&str>,
+        level: Level,
     ) -> Result<Smarthost, Error> {
+        let mut list = hops(hop_list);
+        let relay_text = list.next().ok_or_else(|| self.unreadable(what, "names no relay"))?;
         let cached = self
             .relays
             .get(relay_text)
@@ -151,14 +178,25 @@ impl Current<'_> {
                 view
             }
         };
+        let mut backups = Vec::new();
+        for backup in list {
+            backups.push(RelayHost::parse(backup).map_err(|e| self.unreadable(what, e.to_string()))?);
+        }
         if view.unchecked {
-            if secret_key.starts_with('@') {
+            if level == Level::Sender {
                 self.unchecked.1 = true;
             } else {
                 self.unchecked.0 = true;
             }
         }
-        let credentials = match self.secrets.get(secret_key) {
+        let first_hop = relay_text.to_ascii_lowercase();
+        let secret_key = secret_key.unwrap_or(&first_hop);
+        let table = if level == Level::Nexthop {
+            &self.hop_secrets
+        } else {
+            &self.secrets
+        };
+        let credentials = match table.get(secret_key) {
             Some(value) => {
                 let (user, password) = value
                     .split_once(':')
@@ -174,9 +212,24 @@ impl Current<'_> {
             relay: view.relay,
             encryption: view.encryption,
             credentials,
-            backups: Vec::new(),
+            backups,
         })
     }
+
+    /// The transport of a sender-dependent key (`@a.example`, `alice@a.example`, `<>`).
+    fn transport_of(&self, key: &str) -> Option<(String, String)> {
+        self.sender_transport.get(key).map(|t| match t.split_once(':') {
+            Some((service, hops)) => (service.to_owned(), hops.to_owned()),
+            None => (t.to_string(), String::new()),
+        })
+    }
+}
+
+/// Whether a transport entry delivers directly: the smtp transport without
+/// nexthop (`smtp` in sender_dependent_default_transport_maps, `smtp:` in
+/// transport_maps).
+fn is_direct(service: &str, hops: &str) -> bool {
+    service == SMTP_TRANSPORT && hops.trim().is_empty()
 }
 
 pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Error> {
@@ -186,11 +239,22 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
     let tls_policy = table_texts(&main, TLS_POLICY_MAPS, options)?;
     let sender_transport = table_texts(&main, SENDER_TRANSPORT_MAPS, options)?;
     let sender_relay = table_texts(&main, SENDER_RELAY_MAPS, options)?;
+    // Only smarthost's own recipient routes: the administrator's transport
+    // tables route other things (local transports, relays of their own).
+    let routes_path = paths.table(RECIPIENT_ROUTES_MAP);
+    let ours_named = table_files(main.get(TRANSPORT_MAPS).unwrap_or(""), options).contains(&routes_path);
+    let routes: Vec<String> = if ours_named {
+        read_optional(&routes_path)?.into_iter().collect()
+    } else {
+        Vec::new()
+    };
+    let hop_secrets: Vec<String> = read_optional(&paths.table(NEXTHOP_SECRETS_MAP))?.into_iter().collect();
     let mut current = Current {
         main_path: main_path.clone(),
         default_transport: main.get(DEFAULT_TRANSPORT).map(str::to_owned),
         global_level: main.get(TLS_SECURITY_LEVEL).unwrap_or("none").to_owned(),
         secrets: tables(&secrets),
+        hop_secrets: tables(&hop_secrets),
         tls_policy: tables(&tls_policy),
         sender_transport: tables(&sender_transport),
         relays: FastMap::default(),
@@ -199,37 +263,99 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
     let mut policy = Policy::default();
     if let Some(relayhost) = main.get(RELAYHOST).filter(|v| !v.is_empty()) {
         let transport = current.default_transport.clone();
-        let key = relayhost.to_ascii_lowercase();
-        policy.server = Some(current.smarthost(RELAYHOST, relayhost, &key, transport.as_deref())?);
+        policy.server = Some(current.smarthost(RELAYHOST, relayhost, None, transport.as_deref(), Level::Server)?);
+    } else if let Some((service, list)) = current
+        .default_transport
+        .clone()
+        .as_deref()
+        .and_then(|t| t.split_once(':'))
+        .filter(|(service, list)| {
+            (*service == SMTP_TRANSPORT || *service == TLS_WRAPPER_SERVICE) && !list.trim().is_empty()
+        })
+    {
+        // Direct mode: the server relay is default_transport's nexthop.
+        policy.server = Some(current.smarthost(DEFAULT_TRANSPORT, list, None, Some(service), Level::Server)?);
     }
     let mut domains = Vec::new();
     for (key, relay) in sorted_entries(&sender_relay) {
-        let Some(name) = key.strip_prefix('@') else {
-            // Keys for one address are not a domain smarthost; leave them.
-            continue;
+        let what = || format!("{SENDER_RELAY_MAPS} {key}");
+        let transport = current.transport_of(&key).map(|(service, _)| service);
+        let rename = |e: Error| match e {
+            Error::Unreadable { path, what, reason } if what == SENDER_RELAY_MAPS => Error::Unreadable {
+                path,
+                what: format!("{SENDER_RELAY_MAPS} {key}"),
+                reason,
+            },
+            other => other,
         };
-        let domain = DomainName::parse(name)
-            .map_err(|e| current.unreadable(&format!("{SENDER_RELAY_MAPS} {key}"), e.to_string()))?;
-        let transport = current
-            .sender_transport
-            .get(key.as_ref())
-            .and_then(|t| t.split_once(':'))
-            .map(|(t, _)| t.to_owned());
-        let smarthost = current
-            .smarthost(SENDER_RELAY_MAPS, &relay, &key, transport.as_deref())
-            .map_err(|e| match e {
-                Error::Unreadable { path, what, reason } if what == SENDER_RELAY_MAPS => Error::Unreadable {
-                    path,
-                    what: format!("{SENDER_RELAY_MAPS} {key}"),
-                    reason,
-                },
-                other => other,
-            })?;
-        domains.push((domain, smarthost));
+        if let Some(name) = key.strip_prefix('@') {
+            let domain = DomainName::parse(name).map_err(|e| current.unreadable(&what(), e.to_string()))?;
+            let smarthost = current
+                .smarthost(
+                    SENDER_RELAY_MAPS,
+                    &relay,
+                    Some(&key),
+                    transport.as_deref(),
+                    Level::Sender,
+                )
+                .map_err(rename)?;
+            domains.push((domain, smarthost));
+        } else if key.contains('@') {
+            let mailbox =
+                Mailbox::parse_field(&what(), &key).map_err(|e| current.unreadable(&what(), e.to_string()))?;
+            let smarthost = current
+                .smarthost(
+                    SENDER_RELAY_MAPS,
+                    &relay,
+                    Some(&key),
+                    transport.as_deref(),
+                    Level::Sender,
+                )
+                .map_err(rename)?;
+            policy.mailboxes.insert(mailbox, smarthost);
+        }
     }
     // From sorted keys, the map is built in one pass (a later duplicate
     // wins, as with insert).
     policy.domains = domains.into_iter().collect();
+    // Direct exceptions and bounces: sender_dependent_default_transport_maps
+    // entries without a relay entry.
+    let mut direct = Vec::new();
+    let mut bounce = None;
+    for (key, value) in sorted_entries(&sender_transport) {
+        let (service, list) = value.split_once(':').unwrap_or((&value, ""));
+        if key == NULL_SENDER {
+            bounce = Some((service.to_owned(), list.to_owned()));
+        } else if let Some(name) = key.strip_prefix('@').filter(|_| is_direct(service, list)) {
+            let domain = DomainName::parse(name)
+                .map_err(|e| current.unreadable(&format!("{SENDER_TRANSPORT_MAPS} {key}"), e.to_string()))?;
+            if !policy.domains.contains_key(&domain) {
+                direct.push(domain);
+            }
+        }
+    }
+    policy.direct = direct.into_iter().collect();
+    match bounce {
+        Some((service, list)) if is_direct(&service, &list) => policy.bounces = Bounces::Direct,
+        Some((service, list)) if service == NEXTHOP_SERVICE || service == NEXTHOP_TLS_SERVICE => {
+            let what = format!("{SENDER_TRANSPORT_MAPS} {NULL_SENDER}");
+            policy.bounces = Bounces::Relay(current.smarthost(&what, &list, None, Some(&service), Level::Nexthop)?);
+        }
+        _ => {}
+    }
+    for (key, value) in sorted_entries(&routes) {
+        let what = format!("{TRANSPORT_MAPS} {key}");
+        let Some((service, list)) = value.split_once(':') else {
+            continue;
+        };
+        let domain = DomainName::parse(&key).map_err(|e| current.unreadable(&what, e.to_string()))?;
+        if is_direct(service, list) {
+            policy.direct_recipients.insert(domain);
+        } else if service == NEXTHOP_SERVICE || service == NEXTHOP_TLS_SERVICE {
+            let s = current.smarthost(&what, list, None, Some(service), Level::Nexthop)?;
+            policy.recipients.insert(domain, s);
+        }
+    }
     // A relay whose TLS policy is `encrypt` has its certificate check off.
     policy.features.server.check_certificate = !current.unchecked.0;
     policy.features.domain.check_certificate = !current.unchecked.1;

@@ -37,12 +37,23 @@ pub const TLS_POLICY_MAP: &str = "tls_policy";
 /// Lookup table of transport per sender (`sender_dependent_default_transport_maps`).
 pub const SENDER_TRANSPORT_MAP: &str = "sender_transport";
 
+/// Lookup table of recipient domain → transport and relay (`transport_maps`):
+/// the recipient routes (transport(5)).
+pub const RECIPIENT_ROUTES_MAP: &str = "recipient_routes";
+/// Lookup table of credentials keyed by nexthop only, mode 0600: the
+/// private `smtp_sasl_password_maps` of [`NEXTHOP_SERVICE`], so that a
+/// recipient route or the bounce relay logs in with its own account and
+/// never with a sender's (SASL_README).
+pub const NEXTHOP_SECRETS_MAP: &str = "nexthop_secrets";
+
 /// The tables this backend owns, each with whether it holds secrets.
-pub const TABLES: [(&str, bool); 4] = [
+pub const TABLES: [(&str, bool); 6] = [
     (SENDER_RELAY_MAP, false),
     (SECRETS_MAP, true),
     (TLS_POLICY_MAP, false),
     (SENDER_TRANSPORT_MAP, false),
+    (RECIPIENT_ROUTES_MAP, false),
+    (NEXTHOP_SECRETS_MAP, true),
 ];
 
 /// The master.cf service that speaks implicit TLS (port 465).
@@ -55,6 +66,13 @@ pub const TLS_WRAPPER_SERVICE: &str = "smarthost-tls";
 pub const NOAUTH_SERVICE: &str = "smarthost-noauth";
 /// The same for implicit TLS.
 pub const TLS_NOAUTH_SERVICE: &str = "smarthost-tls-noauth";
+/// The master.cf service of recipient routes and of the bounce relay: the
+/// smtp client with sender-dependent authentication off and its own
+/// credentials table keyed by nexthop ([`NEXTHOP_SECRETS_MAP`]), or SASL
+/// off when no such route has credentials.
+pub const NEXTHOP_SERVICE: &str = "smarthost-nexthop";
+/// The same for implicit TLS (port 465).
+pub const NEXTHOP_TLS_SERVICE: &str = "smarthost-nexthop-tls";
 /// The standard smtp client transport.
 pub const SMTP_TRANSPORT: &str = "smtp";
 
@@ -75,8 +93,15 @@ pub const SENDER_DEPENDENT_AUTH: &str = "smtp_sender_dependent_authentication";
 pub const SENDER_RELAY_MAPS: &str = "sender_dependent_relayhost_maps";
 /// `sender_dependent_default_transport_maps`.
 pub const SENDER_TRANSPORT_MAPS: &str = "sender_dependent_default_transport_maps";
-/// `default_transport`.
+/// `default_transport`. In direct mode (a server-wide relay and something
+/// delivered directly) it carries the server relay as its nexthop
+/// (`smtp:[relay]:587`) and `relayhost` stays empty: postconf(5) takes the
+/// nexthop from sender_dependent_default_transport_maps first, and that
+/// table cannot express "no relay" while relayhost is set.
 pub const DEFAULT_TRANSPORT: &str = "default_transport";
+/// `transport_maps`: recipient routes; shared with the administrator's
+/// own tables (ours first).
+pub const TRANSPORT_MAPS: &str = "transport_maps";
 /// `smtp_tls_policy_maps`.
 pub const TLS_POLICY_MAPS: &str = "smtp_tls_policy_maps";
 /// `smtp_tls_CAfile`.
@@ -102,12 +127,13 @@ pub const MANAGED: &[&str] = &[
     SENDER_RELAY_MAPS,
     SENDER_TRANSPORT_MAPS,
     TLS_POLICY_MAPS,
+    TRANSPORT_MAPS,
 ];
 
 /// List-valued parameters that smarthost shares with the administrator: its
 /// table comes first, the administrator's tables stay after it (Postfix
 /// uses the first table that has the key).
-pub const COMPOSED: &[&str] = &[TLS_POLICY_MAPS, SASL_PASSWORD_MAPS];
+pub const COMPOSED: &[&str] = &[TLS_POLICY_MAPS, SASL_PASSWORD_MAPS, TRANSPORT_MAPS];
 
 /// Parameters that only carry relay settings: a hand-made value is a
 /// manual smarthost, which smarthost takes over (and does not put back on
@@ -128,8 +154,54 @@ pub fn service_entry(service: &str) -> String {
     entry
 }
 
+/// The master.cf entry of [`NEXTHOP_SERVICE`] or [`NEXTHOP_TLS_SERVICE`]:
+/// sender-dependent authentication off, and either the nexthop-keyed
+/// credentials table `secrets` (`type:/dir/nexthop_secrets`) or, when no
+/// route has credentials, SASL off (a service must not name a table that
+/// does not exist).
+pub fn nexthop_service_entry(service: &str, secrets: Option<&str>) -> String {
+    let mut entry = format!("{service} unix  -       -       n       -       -       smtp\n");
+    if service == NEXTHOP_TLS_SERVICE {
+        entry.push_str("  -o smtp_tls_wrappermode=yes\n  -o smtp_tls_security_level=encrypt\n");
+    }
+    entry.push_str("  -o smtp_sender_dependent_authentication=no\n");
+    match secrets {
+        Some(table) => entry.push_str(&format!(
+            "  -o smtp_sasl_auth_enable=yes\n  -o smtp_sasl_password_maps={table}\n  -o smtp_sasl_security_options=noanonymous\n  -o smtp_sasl_tls_security_options=noanonymous\n"
+        )),
+        None => entry.push_str("  -o smtp_sasl_auth_enable=no\n"),
+    }
+    entry
+}
+
 /// Every master.cf service smarthost may add.
-pub const SERVICES: &[&str] = &[TLS_WRAPPER_SERVICE, NOAUTH_SERVICE, TLS_NOAUTH_SERVICE];
+pub const SERVICES: &[&str] = &[
+    TLS_WRAPPER_SERVICE,
+    NOAUTH_SERVICE,
+    TLS_NOAUTH_SERVICE,
+    NEXTHOP_SERVICE,
+    NEXTHOP_TLS_SERVICE,
+];
+
+/// `mail_version`'s first release that accepts a list of destinations in
+/// relayhost and in a transport's nexthop (postconf(5), relayhost:
+/// "Multiple destinations are supported in Postfix 3.5 and later").
+pub const BACKUPS_SINCE: (u32, u32) = (3, 5);
+
+/// `virtual_alias_maps`: read only, to find forwarding that leaves the server.
+pub const VIRTUAL_ALIAS_MAPS: &str = "virtual_alias_maps";
+/// `alias_maps`: read only, to find forwarding that leaves the server.
+pub const ALIAS_MAPS: &str = "alias_maps";
+/// `sender_canonical_maps`: read only, to see whether SRS rewrites senders.
+pub const SENDER_CANONICAL_MAPS: &str = "sender_canonical_maps";
+/// The parameters whose domains this server hosts (read only): mail to them
+/// is not forwarded out.
+pub const HOSTED_DOMAIN_PARAMS: &[&str] = &[
+    "mydestination",
+    "virtual_alias_domains",
+    "virtual_mailbox_domains",
+    "relay_domains",
+];
 
 /// `maillog_file`: the file Postfix's own logger (postlogd) writes, when
 /// set (Postfix 3.4 and later); read only, to follow mail.

@@ -248,7 +248,7 @@ fn e_a_certificate_for_another_host_is_refused_unless_the_check_is_off() {
 fn postfix_check_accepts_every_matrix_configuration() {
     let ca = TestCa::new();
     let pf = Instance::start(Some(&ca.pem()));
-    for (name, policy) in matrix::cases() {
+    for (name, policy) in matrix::cases().into_iter().chain(matrix::routing_cases()) {
         let writer = pf.writer();
         let (plan, applied) = writer.converge(&policy).unwrap_or_else(|e| panic!("{name}: {e}"));
         let cf_changed = plan

@@ -65,8 +65,8 @@ fn every_corpus_main_cf_comes_back_byte_for_byte_after_enable_and_disable() {
         if has_relay_settings(text) {
             continue;
         }
-        for (case, policy) in matrix::cases() {
-            if policy.server.is_none() && policy.domains.is_empty() {
+        for (case, policy) in matrix::cases().into_iter().chain(matrix::routing_cases()) {
+            if policy == Policy::default() {
                 continue;
             }
             let root = tempfile::tempdir().unwrap();

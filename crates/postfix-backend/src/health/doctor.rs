@@ -125,6 +125,7 @@ fn our_tables(main: &CfFile, options: &PostfixOptions) -> Vec<(&'static str, Str
         (SASL_PASSWORD_MAPS, SECRETS_MAP),
         (TLS_POLICY_MAPS, TLS_POLICY_MAP),
         (SENDER_TRANSPORT_MAPS, SENDER_TRANSPORT_MAP),
+        (TRANSPORT_MAPS, RECIPIENT_ROUTES_MAP),
     ] {
         let value = main.get(param).unwrap_or("");
         for item in value.split([',', ' ', '\t']).filter(|i| !i.is_empty()) {
@@ -332,7 +333,14 @@ fn drift(writer: &PostfixWriter, policy: &Policy, main: &CfFile) -> Vec<Finding>
 }
 
 /// The tables [`drift`] looks at.
-const TABLES_ON_DISK: [&str; 4] = [SENDER_RELAY_MAP, SECRETS_MAP, TLS_POLICY_MAP, SENDER_TRANSPORT_MAP];
+const TABLES_ON_DISK: [&str; 6] = [
+    SENDER_RELAY_MAP,
+    SECRETS_MAP,
+    TLS_POLICY_MAP,
+    SENDER_TRANSPORT_MAP,
+    RECIPIENT_ROUTES_MAP,
+    NEXTHOP_SECRETS_MAP,
+];
 
 /// The plan's note about a table whose text is right (a wide mode, a stale
 /// compiled table).

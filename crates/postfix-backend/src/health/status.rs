@@ -175,16 +175,33 @@ impl Severity {
 /// Which relay a sender's mail takes, looked up once per domain.
 struct Router<'p> {
     policy: &'p Policy,
-    cache: HashMap<String, Option<&'p Smarthost>>,
+    /// Routes by what they depend on: the sender's address when the policy
+    /// has mailboxes (else its domain), and the recipient's domain when it
+    /// has recipient routes (else nothing). A cache by sender domain alone
+    /// gave a mailbox its domain's relay, and every recipient the first
+    /// one's route.
+    cache: HashMap<(String, String), Option<&'p Smarthost>>,
 }
 
 impl<'p> Router<'p> {
-    fn relay_of(&mut self, sender: &str) -> Option<&'p Smarthost> {
-        let domain = sender.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+    fn relay_of(&mut self, sender: &str, recipient: Option<&str>) -> Option<&'p Smarthost> {
         let policy = self.policy;
-        *self.cache.entry(domain).or_insert_with(|| match policy.route(sender) {
-            Ok(route) => route.via.smarthost(),
-            Err(_) => None,
+        let domain_of = |address: &str| address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+        let sender_key = if policy.mailboxes.is_empty() {
+            domain_of(sender)
+        } else {
+            sender.to_ascii_lowercase()
+        };
+        let recipient_key = match recipient {
+            Some(r) if !(policy.recipients.is_empty() && policy.direct_recipients.is_empty()) => domain_of(r),
+            _ => String::new(),
+        };
+        *self.cache.entry((sender_key, recipient_key)).or_insert_with(|| {
+            let recipient = recipient.filter(|r| !r.is_empty() && r.contains('@'));
+            match policy.route_to(sender, recipient) {
+                Ok(route) => route.via.smarthost(),
+                Err(_) => None,
+            }
         })
     }
 }
@@ -269,7 +286,10 @@ pub fn summarize(
         .server
         .iter()
         .map(|s| ("server".to_owned(), s))
-        .chain(policy.domains.iter().map(|(d, s)| (d.to_string(), s)));
+        .chain(policy.domains.iter().map(|(d, s)| (d.to_string(), s)))
+        .chain(policy.mailboxes.iter().map(|(m, s)| (m.to_string(), s)))
+        .chain(policy.recipients.iter().map(|(d, s)| (format!("to {d}"), s)))
+        .chain(policy.bounces.relay().map(|s| ("bounces".to_owned(), s)));
     for (who, s) in levels {
         match relays.iter_mut().find(|(r, _)| r.relay == s.relay) {
             Some((_, used_by)) => used_by.push(who),
@@ -283,17 +303,33 @@ pub fn summarize(
     let mut other_deferred = 0;
 
     for message in queue.iter().filter(|m| m.is_held_up()) {
-        let Some(i) = router.relay_of(&message.sender).and_then(index) else {
+        // Each relay the message's recipients are routed to, once.
+        let mut routed: Vec<usize> = Vec::new();
+        let recipients: Vec<Option<&str>> = if message.recipients.is_empty() {
+            vec![None]
+        } else {
+            message.recipients.iter().map(|r| Some(r.address.as_str())).collect()
+        };
+        for recipient in recipients {
+            if let Some(i) = router.relay_of(&message.sender, recipient).and_then(index) {
+                if !routed.contains(&i) {
+                    routed.push(i);
+                }
+            }
+        }
+        if routed.is_empty() {
             other_deferred += 1;
             continue;
-        };
+        }
         let reasons = reasons_of(message);
-        by_relay[i].add(message, &reasons);
         let domain = match message.sender.rsplit_once('@') {
             Some((_, d)) => d.to_ascii_lowercase(),
             None => "<>".to_owned(),
         };
-        by_domain.entry((domain, i)).or_default().add(message, &reasons);
+        for i in routed {
+            by_relay[i].add(message, &reasons);
+            by_domain.entry((domain.clone(), i)).or_default().add(message, &reasons);
+        }
     }
 
     let mut senders: HashMap<&str, &str> = HashMap::new();
@@ -313,7 +349,7 @@ pub fn summarize(
         }
         let by_sender = senders
             .get(d.queue_id)
-            .and_then(|sender| router.relay_of(sender))
+            .and_then(|sender| router.relay_of(sender, Some(d.to)))
             .and_then(index);
         let by_host = || {
             d.relay
@@ -473,6 +509,59 @@ mod tests {
         assert_eq!(health.domains[1].relay, "[localhost]:39571");
         assert_eq!(health.deferred(), 3);
         assert_eq!(health.severity(&Thresholds::default()), Severity::Critical);
+    }
+
+    #[test]
+    fn mailboxes_and_recipient_routes_are_not_cached_by_sender_domain() {
+        let relay = |t: &str| Smarthost::new(RelayHost::parse(t).unwrap()).with_encryption(Encryption::Starttls);
+        let mut policy = policy();
+        policy
+            .mailboxes
+            .insert("alice@down.example".parse().unwrap(), relay("[localhost]:50001"));
+        policy
+            .recipients
+            .insert("partner.example".parse().unwrap(), relay("[localhost]:50002"));
+        let mut router = Router {
+            policy: &policy,
+            cache: HashMap::new(),
+        };
+        let port = |s: Option<&Smarthost>| s.map(|s| s.relay.port());
+        // The domain first, so that a cache by sender domain would answer
+        // the mailbox and the route with it.
+        assert_eq!(
+            port(router.relay_of("t@down.example", Some("r@remote.example"))),
+            Some(39571)
+        );
+        assert_eq!(
+            port(router.relay_of("alice@down.example", Some("r@remote.example"))),
+            Some(50001)
+        );
+        assert_eq!(
+            port(router.relay_of("t@down.example", Some("r@partner.example"))),
+            Some(50002)
+        );
+        assert_eq!(
+            port(router.relay_of("t@down.example", Some("r@remote.example"))),
+            Some(39571)
+        );
+        let queue = queue::parse(concat!(
+            r#"{"queue_name": "deferred", "queue_id": "C1", "arrival_time": 1795564153, "sender": "t@down.example", "recipients": [{"address": "r@partner.example", "delay_reason": "connect to localhost[127.0.0.1]:50002: Connection refused"}]}"#,
+            "\n",
+            r#"{"queue_name": "deferred", "queue_id": "C2", "arrival_time": 1795564153, "sender": "alice@down.example", "recipients": [{"address": "r@remote.example", "delay_reason": "connect to localhost[127.0.0.1]:50001: Connection refused"}]}"#,
+            "\n",
+        ))
+        .unwrap();
+        let health = summarize(&policy, &queue, &[], NOW, NOW - 3600);
+        let deferred = |port: &str| {
+            health
+                .relays
+                .iter()
+                .find(|r| r.relay.ends_with(port))
+                .map(|r| (r.deferred, r.used_by.clone()))
+        };
+        assert_eq!(deferred(":50001"), Some((1, vec!["alice@down.example".to_owned()])));
+        assert_eq!(deferred(":50002"), Some((1, vec!["to partner.example".to_owned()])));
+        assert_eq!(deferred(":39571").map(|d| d.0), Some(0));
     }
 
     #[test]

@@ -126,3 +126,101 @@ pub(crate) fn cases() -> Vec<(&'static str, Policy)> {
         ("nothing", Policy::default()),
     ]
 }
+
+/// Named policies of the routing items (issue 17): direct exceptions (and
+/// the direct mode they need), backup relays, mailboxes, recipient routes
+/// and bounces.
+pub(crate) fn routing_cases() -> Vec<(&'static str, Policy)> {
+    use smarthost_core::{Bounces, Mailbox, RelayHost};
+    use Encryption::{ImplicitTls, Starttls};
+    let d = |name: &str| builders::domain(name);
+    let hop = |text: &str| RelayHost::parse(text).unwrap();
+    let mailbox = |text: &str| text.parse::<Mailbox>().unwrap();
+
+    let mut direct_mode = policy(
+        Some(relay("[smtp.sendgrid.net]:587", Starttls, Some("apikey"))),
+        &[("a.example", relay("[a-relay.example]:587", Starttls, Some("a-user")))],
+    );
+    direct_mode.direct.insert(d("b.example"));
+
+    let mut wrapped_bounces_direct = policy(
+        Some(relay("[smtp.relay.example]:465", ImplicitTls, Some("server-user"))),
+        &[("c.example", relay("[c-relay.example]:587", Starttls, None))],
+    );
+    wrapped_bounces_direct.bounces = Bounces::Direct;
+
+    let backups = policy(
+        Some(
+            relay("[primary.example]:587", Starttls, Some("server-user"))
+                .with_backups(vec![hop("[backup.example]:587"), hop("[192.0.2.7]:587")])
+                .unwrap(),
+        ),
+        &[(
+            "d.example",
+            relay("[d-relay.example]:465", ImplicitTls, Some("d-user"))
+                .with_backups(vec![hop("[d-backup.example]:465")])
+                .unwrap(),
+        )],
+    );
+
+    let mut mailboxes = policy(
+        Some(relay("[smtp.relay.example]:587", Starttls, Some("server-user"))),
+        &[("m.example", relay("[m-relay.example]:587", Starttls, Some("m-user")))],
+    );
+    mailboxes.mailboxes.insert(
+        mailbox("alice@m.example"),
+        relay("[alice-relay.example]:465", ImplicitTls, Some("alice-user")),
+    );
+    // No account of its own: it must not log in with m.example's.
+    mailboxes
+        .mailboxes
+        .insert(mailbox("bob@m.example"), relay("[m-relay.example]:587", Starttls, None));
+    mailboxes.mailboxes.insert(
+        mailbox("1st@x.example"),
+        relay("[x-relay.example]:587", Starttls, Some("x-user")),
+    );
+
+    let mut routes = policy(
+        Some(relay("[smtp.relay.example]:587", Starttls, Some("server-user"))),
+        &[],
+    );
+    routes.recipients.insert(
+        d("partner.example"),
+        relay("[partner-relay.example]:587", Starttls, Some("partner-user")),
+    );
+    routes.recipients.insert(
+        d("secure.example"),
+        relay("[secure-relay.example]:465", ImplicitTls, Some("secure-user"))
+            .with_backups(vec![hop("[secure-backup.example]:465")])
+            .unwrap(),
+    );
+    routes.recipients.insert(
+        d("open.example"),
+        relay("[open-relay.example]:25", Encryption::None, None),
+    );
+    routes.direct_recipients.insert(d("direct.example"));
+    routes.bounces = Bounces::Relay(relay("[bounce-relay.example]:587", Starttls, Some("bounce-user")));
+
+    let mut routes_without_accounts = Policy::default();
+    routes_without_accounts.recipients.insert(
+        d("partner.example"),
+        relay("[partner-relay.example]:587", Starttls, None),
+    );
+
+    let mut direct_without_server = Policy::default();
+    direct_without_server.direct.insert(d("a.example"));
+    direct_without_server.bounces = Bounces::Direct;
+
+    vec![
+        ("routing_direct_mode", direct_mode),
+        (
+            "routing_direct_mode_implicit_tls_bounces_direct",
+            wrapped_bounces_direct,
+        ),
+        ("routing_backups", backups),
+        ("routing_mailboxes", mailboxes),
+        ("routing_recipient_routes_and_bounce_relay", routes),
+        ("routing_recipient_route_without_accounts", routes_without_accounts),
+        ("routing_direct_without_server", direct_without_server),
+    ]
+}
