@@ -118,8 +118,8 @@ pub(crate) fn list(backend: &str, policy: &Policy, as_json: bool) {
     print(&list_text(policy));
 }
 
-/// `list` for people: one line per rule, the strongest kinds last as in
-/// the policy file (server, domains, mailboxes, recipients, bounces).
+/// `list` for people: one line per rule, in the order of the policy file
+/// (server, domains, mailboxes, recipients, bounces).
 fn list_text(policy: &Policy) -> String {
     let mut text = match &policy.server {
         Some(s) => format!("server-wide: {}\n", describe(s)),
@@ -155,12 +155,13 @@ fn list_text(policy: &Policy) -> String {
     for (d, what) in recipients {
         text.push_str(&format!("recipient {d}: {what}, whoever sends it\n"));
     }
-    text.push_str(&match &policy.bounces {
-        Bounces::Server if policy.server.is_some() => "bounces: the server-wide smarthost\n".to_owned(),
-        Bounces::Server => "bounces: direct delivery (no server-wide smarthost)\n".to_owned(),
-        Bounces::Direct => "bounces: direct delivery (chosen for bounces)\n".to_owned(),
-        Bounces::Relay(s) => format!("bounces: {}\n", describe(s)),
-    });
+    // The default path of bounces is the server-wide one, as for any
+    // sender: said only when chosen otherwise.
+    match &policy.bounces {
+        Bounces::Server => {}
+        Bounces::Direct => text.push_str("bounces: direct delivery (chosen for bounces)\n"),
+        Bounces::Relay(s) => text.push_str(&format!("bounces: {}\n", describe(s))),
+    }
     text
 }
 
