@@ -510,7 +510,9 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "DOMAIN", conflicts_with = "all")]
     pub(crate) domain: Option<String>,
 
-    /// The server-wide and every domain's smarthost (the default).
+    /// Every configured smarthost (the default): the server-wide one, the
+    /// domains', mailboxes', recipient routes', the bounce relay, and each
+    /// backup relay with its smarthost's encryption and credentials.
     #[arg(long)]
     pub(crate) all: bool,
 
