@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use smarthost_core::Encryption;
 
 /// Configure a smarthost (relay host) for the outgoing mail of a server or
@@ -36,7 +36,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) settings: Option<PathBuf>,
 
-    /// Print JSON (schema 1) instead of text.
+    /// Print JSON (see docs/json.md for the schema) instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
@@ -160,14 +160,13 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Show the server-wide smarthost and the domains that have one.
+    /// Show every routing rule: the server-wide smarthost, the domains'
+    /// smarthosts and direct exceptions, mailboxes, recipient routes and
+    /// bounces (from --policy FILE when given, else the live configuration).
     List,
     /// Say where mail from this sender (address or domain, `<>` for bounces)
-    /// goes, and why.
-    Route {
-        /// `user@example.com`, `example.com` or `<>`.
-        sender: String,
-    },
+    /// goes, which rule decided, and why.
+    Route(RouteArgs),
     /// List the provider presets: relay, encryption, user name, SPF.
     Providers,
     /// MailEnable tools.
@@ -191,9 +190,19 @@ pub(crate) enum Command {
     /// The server-wide smarthost.
     #[command(subcommand)]
     Server(ServerCommand),
-    /// A hosted domain's smarthost.
+    /// A hosted domain's smarthost, or its direct exception.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// One sender address's own smarthost (wins over its domain's).
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
+    /// A route for mail TO a domain, whoever sends it (wins over every
+    /// sender rule).
+    #[command(subcommand)]
+    Recipient(RecipientCommand),
+    /// The path of bounces (mail from the null sender `<>`).
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
     /// Postfix: send a test message through the local instance and follow
     /// it to the relay's answer. Exits 0 when delivered, 4 when not.
     TestSend(TestSendArgs),
@@ -312,9 +321,43 @@ pub(crate) struct SmartermailLearnArgs {
     pub(crate) domain: Option<String>,
 }
 
+/// `route`: a sender (and a recipient), or a forwarding target.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct RouteArgs {
+    /// `user@example.com`, `example.com` or `<>`.
+    #[arg(required_unless_present = "forwarded")]
+    pub(crate) sender: Option<String>,
+
+    /// The recipient (address or domain): a recipient route wins over every
+    /// sender rule.
+    #[arg(long, value_name = "RECIPIENT", conflicts_with = "forwarded")]
+    pub(crate) to: Option<String>,
+
+    /// Explain the path of mail this server forwards to TARGET (an address
+    /// outside the hosted domains) from an outside sender, without sender
+    /// rewriting (SRS).
+    #[arg(long, value_name = "TARGET", conflicts_with = "sender")]
+    pub(crate) forwarded: Option<String>,
+}
+
+/// The relay options of a command that can also say "deliver directly":
+/// `--direct` conflicts with every one of them.
+const RELAY_OPTIONS: [&str; 9] = [
+    "relay",
+    "provider",
+    "encryption",
+    "username",
+    "password_file",
+    "password_env",
+    "password_stdin",
+    "backup_relays",
+    "check",
+];
+
 #[derive(Clone, Debug, Subcommand)]
 pub(crate) enum ServerCommand {
-    /// Relay all outgoing mail without a domain smarthost through this relay.
+    /// Relay all outgoing mail without a more specific rule through this relay.
+    #[command(group = relay_required())]
     Set(Box<SetArgs>),
     /// Stop relaying server-wide: direct delivery for domains without their own.
     Disable(ChangeArgs),
@@ -322,20 +365,115 @@ pub(crate) enum ServerCommand {
 
 #[derive(Clone, Debug, Subcommand)]
 pub(crate) enum DomainCommand {
-    /// Relay this domain's outgoing mail through this relay.
+    /// Relay this domain's outgoing mail through this relay, or (--direct)
+    /// deliver it directly despite the server-wide smarthost.
+    #[command(group = relay_or_direct())]
     Set {
         /// The hosted domain.
         domain: String,
+        /// A direct exception: this domain's mail is delivered directly to
+        /// the recipients' MX hosts although there is a server-wide
+        /// smarthost.
+        #[arg(long, conflicts_with_all = RELAY_OPTIONS)]
+        direct: bool,
         #[command(flatten)]
         set: Box<SetArgs>,
     },
-    /// Remove this domain's smarthost: it uses the server-wide one again.
+    /// Remove this domain's smarthost or direct exception: it uses the
+    /// server-wide one again.
     Disable {
         /// The hosted domain.
         domain: String,
         #[command(flatten)]
         change: ChangeArgs,
     },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub(crate) enum MailboxCommand {
+    /// Relay this sender address's mail through this relay.
+    #[command(group = relay_required())]
+    Set {
+        /// The whole address, e.g. `alice@example.com`.
+        address: String,
+        #[command(flatten)]
+        set: Box<SetArgs>,
+    },
+    /// Remove this address's smarthost: it uses its domain's again.
+    Disable {
+        /// The whole address.
+        address: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub(crate) enum RecipientCommand {
+    /// Route mail to this domain through this relay, or (--direct) deliver
+    /// it directly, whoever sends it.
+    #[command(group = relay_or_direct())]
+    Set {
+        /// The recipient domain, e.g. `partner.example`.
+        domain: String,
+        /// Deliver mail to this domain directly to its MX hosts, whoever
+        /// sends it.
+        #[arg(long, conflicts_with_all = RELAY_OPTIONS)]
+        direct: bool,
+        #[command(flatten)]
+        set: Box<SetArgs>,
+    },
+    /// Remove this recipient domain's route: mail to it follows the sender
+    /// rules again.
+    Disable {
+        /// The recipient domain.
+        domain: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub(crate) enum BouncesCommand {
+    /// Choose the path of bounces: `server` (like any sender without a rule
+    /// of its own; the default), `direct`, or a relay given with --relay or
+    /// --provider and the options of `server set`.
+    #[command(group = relay_or_path())]
+    Set {
+        /// `server` or `direct`; leave out to give a relay.
+        #[arg(value_enum, conflicts_with_all = RELAY_OPTIONS)]
+        path: Option<BouncePath>,
+        #[command(flatten)]
+        set: Box<SetArgs>,
+    },
+}
+
+/// `bounces set server|direct`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BouncePath {
+    /// Like any sender without a rule of its own: the server-wide
+    /// smarthost, else direct delivery.
+    Server,
+    /// Directly to the recipient's MX hosts.
+    Direct,
+}
+
+/// `set` needs a relay: --relay, --provider, or both.
+fn relay_required() -> ArgGroup {
+    ArgGroup::new("target")
+        .args(["relay", "provider"])
+        .required(true)
+        .multiple(true)
+}
+
+/// `set` needs a relay or --direct.
+fn relay_or_direct() -> ArgGroup {
+    relay_required().arg("direct")
+}
+
+/// `bounces set` needs a relay or `server`/`direct`.
+fn relay_or_path() -> ArgGroup {
+    relay_required().arg("path")
 }
 
 #[derive(Clone, Debug, Args)]
@@ -372,7 +510,9 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "DOMAIN", conflicts_with = "all")]
     pub(crate) domain: Option<String>,
 
-    /// The server-wide and every domain's smarthost (the default).
+    /// Every configured smarthost (the default): the server-wide one, the
+    /// domains', mailboxes', recipient routes', the bounce relay, and each
+    /// backup relay with its smarthost's encryption and credentials.
     #[arg(long)]
     pub(crate) all: bool,
 
@@ -383,8 +523,14 @@ pub(crate) struct CheckArgs {
 #[derive(Clone, Debug, Args)]
 pub(crate) struct SetArgs {
     /// The relay: host, host:port, `[host]:port` (no MX lookup) or an IP address.
-    #[arg(long, value_name = "RELAY", required_unless_present = "provider")]
+    #[arg(long, value_name = "RELAY")]
     pub(crate) relay: Option<String>,
+
+    /// A backup relay, tried when the relay (and the backups before it)
+    /// cannot be reached, with the same encryption and credentials.
+    /// Repeatable; tried in the order given.
+    #[arg(long = "backup-relay", value_name = "RELAY")]
+    pub(crate) backup_relays: Vec<String>,
 
     /// A provider preset (see `smarthost providers`), e.g. sendgrid or
     /// amazon-ses:eu-west-1: fills in relay, encryption and fixed user name;
@@ -503,6 +649,116 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("smarthost").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn backup_relays_are_repeatable_and_keep_their_order() {
+        let cli = parse(&[
+            "mailbox",
+            "set",
+            "a@b.example",
+            "--relay",
+            "r.example",
+            "--backup-relay",
+            "b2.example",
+            "--backup-relay",
+            "b1.example",
+        ])
+        .unwrap();
+        let Command::Mailbox(MailboxCommand::Set { set, .. }) = cli.command else {
+            panic!()
+        };
+        assert_eq!(set.backup_relays, ["b2.example", "b1.example"]);
+        // Every set takes them.
+        for cmd in [
+            &["server", "set"][..],
+            &["domain", "set", "a.example"],
+            &["recipient", "set", "p.example"],
+            &["bounces", "set"],
+        ] {
+            let args: Vec<&str> = cmd
+                .iter()
+                .copied()
+                .chain(["--relay", "r", "--backup-relay", "b"])
+                .collect();
+            parse(&args).unwrap();
+        }
+    }
+
+    #[test]
+    fn direct_conflicts_with_every_relay_option() {
+        for cmd in [&["domain", "set", "a.example"][..], &["recipient", "set", "p.example"]] {
+            let direct: Vec<&str> = cmd.iter().copied().chain(["--direct"]).collect();
+            let cli = parse(&direct).unwrap();
+            assert!(matches!(
+                cli.command,
+                Command::Domain(DomainCommand::Set { direct: true, .. })
+                    | Command::Recipient(RecipientCommand::Set { direct: true, .. })
+            ));
+            for option in [
+                &["--relay", "r"][..],
+                &["--provider", "sendgrid"],
+                &["--backup-relay", "b"],
+                &["--username", "u"],
+                &["--password-env", "V"],
+                &["--encryption", "none"],
+                &["--check"],
+            ] {
+                let args: Vec<&str> = direct.iter().copied().chain(option.iter().copied()).collect();
+                let err = parse(&args).unwrap_err();
+                assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict, "{args:?}");
+            }
+        }
+        // Neither a relay nor --direct: a usage error.
+        let err = parse(&["domain", "set", "a.example"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = parse(&["server", "set", "--direct"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn bounces_take_a_path_or_a_relay() {
+        let cli = parse(&["bounces", "set", "direct"]).unwrap();
+        let Command::Bounces(BouncesCommand::Set { path, .. }) = cli.command else {
+            panic!()
+        };
+        assert_eq!(path, Some(BouncePath::Direct));
+        let cli = parse(&["bounces", "set", "--provider", "postmark", "--password-env", "K"]).unwrap();
+        let Command::Bounces(BouncesCommand::Set { path, set }) = cli.command else {
+            panic!()
+        };
+        assert_eq!((path, set.provider.as_deref()), (None, Some("postmark")));
+        let err = parse(&["bounces", "set"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = parse(&["bounces", "set", "server", "--relay", "r"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let err = parse(&["bounces", "set", "relay"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn route_takes_a_sender_and_recipient_or_a_forwarding_target() {
+        let cli = parse(&["route", "a@b.example", "--to", "c@d.example"]).unwrap();
+        let Command::Route(route) = cli.command else { panic!() };
+        assert_eq!(route.sender.as_deref(), Some("a@b.example"));
+        assert_eq!(route.to.as_deref(), Some("c@d.example"));
+        let cli = parse(&["route", "--forwarded", "x@gmail.example"]).unwrap();
+        let Command::Route(route) = cli.command else { panic!() };
+        assert_eq!(
+            (route.sender, route.forwarded.as_deref()),
+            (None, Some("x@gmail.example"))
+        );
+        for bad in [
+            &["route"][..],
+            &["route", "a@b.example", "--forwarded", "x@y.example"],
+            &["route", "--forwarded", "x@y.example", "--to", "c@d.example"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

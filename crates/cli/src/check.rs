@@ -254,8 +254,36 @@ pub(crate) fn run(cli: &Cli, args: &CheckArgs) -> Result<u8, CliError> {
             for (d, s) in &policy.domains {
                 want(format!("domain {d}"), s, domain_check);
             }
+            // Mailboxes are domain-level rules, recipient routes and
+            // bounces server-level ones (Policy::validate).
+            for (m, s) in &policy.mailboxes {
+                want(format!("mailbox {m}"), s, domain_check);
+            }
+            for (d, s) in &policy.recipients {
+                want(format!("recipient {d}"), s, server_check);
+            }
+            if let Some(s) = policy.bounces.relay() {
+                want("bounces".to_owned(), s, server_check);
+            }
         }
     }
+    // Each backup relay is checked as the smarthost it stands in for: the
+    // same encryption and credentials.
+    let backups: Vec<CheckTarget> = wanted
+        .iter()
+        .flat_map(|t| {
+            t.smarthost.backups.iter().enumerate().map(|(i, relay)| CheckTarget {
+                label: format!("{} (backup {})", t.label, i + 1),
+                smarthost: Smarthost {
+                    relay: relay.clone(),
+                    backups: Vec::new(),
+                    ..t.smarthost.clone()
+                },
+                check_certificate: t.check_certificate,
+            })
+        })
+        .collect();
+    wanted.extend(backups);
     if wanted.is_empty() {
         return Err(CliError::NothingToDo(
             "no smarthost is configured: nothing to check".into(),

@@ -3,11 +3,13 @@
 use std::io::IsTerminal;
 
 use smarthost_core::{
-    BoxedWriter, ConfigWriter, Credentials, DomainName, Encryption, Policy, Preset, SecretSource, Smarthost, Username,
+    Bounces, BoxedWriter, ConfigWriter, Credentials, DomainName, Encryption, Mailbox, Policy, Preset, RelayHost,
+    SecretSource, Smarthost, Username,
 };
 
 use crate::args::{
-    ChangeArgs, Cli, Command, DomainCommand, MailenableCommand, ServerCommand, SetArgs, SmartermailCommand,
+    BouncePath, BouncesCommand, ChangeArgs, Cli, Command, DomainCommand, MailboxCommand, MailenableCommand,
+    RecipientCommand, RouteArgs, ServerCommand, SetArgs, SmartermailCommand,
 };
 use crate::backend;
 use crate::error::CliError;
@@ -59,7 +61,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
             converge(cli, &backend, &desired, *dry_run)
         }
         Command::List => {
-            let policy = backend::open(cli)?.read()?;
+            let policy = current_or_file(cli)?;
             output::list(&format!("{:?}", cli.backend).to_lowercase(), &policy, cli.json);
             Ok(0)
         }
@@ -83,15 +85,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
             output::providers(cli.json);
             Ok(0)
         }
-        Command::Route { sender } => {
-            let policy = match &cli.policy {
-                Some(_) => policy_file(cli)?,
-                None => backend::open(cli)?.read()?,
-            };
-            let route = policy.route(sender)?;
-            output::route(sender, &route, cli.json);
-            Ok(0)
-        }
+        Command::Route(args) => route(cli, args),
         Command::Server(ServerCommand::Set(set)) => {
             // Input is validated (and checked, with --check) before
             // anything is locked or read.
@@ -106,12 +100,72 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
             }
             Ok(())
         }),
-        Command::Domain(DomainCommand::Set { domain, set }) => {
+        Command::Domain(DomainCommand::Set { domain, direct, set }) => {
             let domain = DomainName::parse(domain)?;
+            if *direct {
+                return change(cli, &set.change, |policy| policy.set_direct(domain).map_err(Into::into));
+            }
             let new = checked(cli, set, policy_input::settings(cli)?.domain.check_certificate)?;
             change(cli, &set.change, |policy| {
                 policy.set_domain(domain, new).map_err(Into::into)
             })
+        }
+        Command::Mailbox(MailboxCommand::Set { address, set }) => {
+            let mailbox = Mailbox::parse_field("mailbox", address)?;
+            let new = checked(cli, set, policy_input::settings(cli)?.domain.check_certificate)?;
+            change(cli, &set.change, |policy| {
+                policy.set_mailbox(mailbox, new).map_err(Into::into)
+            })
+        }
+        Command::Mailbox(MailboxCommand::Disable { address, change: args }) => {
+            let mailbox = Mailbox::parse_field("mailbox", address)?;
+            change(cli, args, |policy| {
+                if policy.mailboxes.remove(&mailbox).is_none() {
+                    return Err(CliError::NothingToDo(format!(
+                        "nothing to disable: mailbox {mailbox} has no smarthost"
+                    )));
+                }
+                Ok(())
+            })
+        }
+        Command::Recipient(RecipientCommand::Set { domain, direct, set }) => {
+            let domain = recipient_domain(domain)?;
+            let new = if *direct {
+                None
+            } else {
+                Some(checked(
+                    cli,
+                    set,
+                    policy_input::settings(cli)?.server.check_certificate,
+                )?)
+            };
+            change(cli, &set.change, |policy| {
+                policy.set_recipient(domain, new).map_err(Into::into)
+            })
+        }
+        Command::Recipient(RecipientCommand::Disable { domain, change: args }) => {
+            let domain = recipient_domain(domain)?;
+            change(cli, args, |policy| {
+                let relayed = policy.recipients.remove(&domain).is_some();
+                if !relayed && !policy.direct_recipients.remove(&domain) {
+                    return Err(CliError::NothingToDo(format!(
+                        "nothing to disable: recipient domain {domain} has no route"
+                    )));
+                }
+                Ok(())
+            })
+        }
+        Command::Bounces(BouncesCommand::Set { path, set }) => {
+            let bounces = match path {
+                Some(BouncePath::Server) => Bounces::Server,
+                Some(BouncePath::Direct) => Bounces::Direct,
+                None => Bounces::Relay(checked(
+                    cli,
+                    set,
+                    policy_input::settings(cli)?.server.check_certificate,
+                )?),
+            };
+            change(cli, &set.change, |policy| set_bounces(policy, bounces))
         }
         Command::TestSend(args) => crate::health::test_send(cli, args),
         Command::Status(args) => crate::health::status(cli, args),
@@ -119,15 +173,84 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
         Command::Domain(DomainCommand::Disable { domain, change: args }) => {
             let domain = DomainName::parse(domain)?;
             change(cli, args, |policy| {
-                if policy.domains.remove(&domain).is_none() {
+                let relayed = policy.domains.remove(&domain).is_some();
+                if !relayed && !policy.direct.remove(&domain) {
                     return Err(CliError::NothingToDo(format!(
-                        "nothing to disable: domain {domain} has no smarthost"
+                        "nothing to disable: domain {domain} has no smarthost and is no direct exception"
                     )));
                 }
                 Ok(())
             })
         }
     }
+}
+
+/// The policy of `--policy FILE` when given, else the live configuration.
+fn current_or_file(cli: &Cli) -> Result<Policy, CliError> {
+    match &cli.policy {
+        Some(_) => policy_file(cli),
+        None => Ok(backend::open(cli)?.read()?),
+    }
+}
+
+/// `route`: a sender's route (to a recipient), or a forwarded message's.
+fn route(cli: &Cli, args: &RouteArgs) -> Result<u8, CliError> {
+    let policy = current_or_file(cli)?;
+    let asked = match (&args.forwarded, &args.sender) {
+        (Some(target), _) => output::Asked::Forwarded(target),
+        (None, Some(sender)) => output::Asked::Sender {
+            sender,
+            to: args.to.as_deref(),
+        },
+        (None, None) => return Err(CliError::Usage("route needs a SENDER or --forwarded TARGET".into())),
+    };
+    let route = match asked {
+        output::Asked::Forwarded(target) => policy.route_forwarded(target)?,
+        output::Asked::Sender { sender, to } => policy.route_to(sender, to)?,
+    };
+    // Without knowing whether SRS rewrites senders here, the warning says
+    // what happens when nothing does.
+    let warnings = match asked {
+        output::Asked::Forwarded(target) => policy.forwarding_warnings(&[(*target).to_owned()], None),
+        output::Asked::Sender { .. } => Vec::new(),
+    };
+    output::route(asked, &route, &warnings, cli.json);
+    Ok(0)
+}
+
+/// A recipient domain from the command line; errors name `recipient`.
+fn recipient_domain(text: &str) -> Result<DomainName, CliError> {
+    DomainName::parse(text).map_err(|e| rename_field(e, "domain", "recipient").into())
+}
+
+/// The same error with its field `from` (or `from.sub`) called `to`.
+fn rename_field(e: smarthost_core::Error, from: &str, to: &str) -> smarthost_core::Error {
+    match e {
+        smarthost_core::Error::Invalid { field, value, reason } => {
+            let field = match field.strip_prefix(from) {
+                Some(rest) if rest.is_empty() || rest.starts_with('.') => format!("{to}{rest}"),
+                _ => field,
+            };
+            smarthost_core::Error::Invalid { field, value, reason }
+        }
+        other => other,
+    }
+}
+
+/// Sets the path of bounces: a relay or `direct` is a server-level rule,
+/// refused when the feature settings disable that level; `server` (the
+/// default) is always allowed, so a forbidden rule can be removed.
+fn set_bounces(policy: &mut Policy, bounces: Bounces) -> Result<(), CliError> {
+    if !bounces.is_server() && !policy.features.server.enabled {
+        return Err(smarthost_core::Error::FeatureDisabled {
+            field: "bounces".into(),
+            level: "server-level",
+            setting: "features.server.enabled",
+        }
+        .into());
+    }
+    policy.bounces = bounces;
+    Ok(())
 }
 
 /// Reads the current state, changes it, then plans and applies. Features
@@ -257,10 +380,19 @@ fn smarthost(set: &SetArgs) -> Result<Smarthost, CliError> {
         }
         (None, Some(_)) => return Err(CliError::Usage("a password needs --username".into())),
     };
-    Ok(Smarthost {
+    let backups = set
+        .backup_relays
+        .iter()
+        .enumerate()
+        .map(|(i, text)| RelayHost::parse(text).map_err(|e| rename_field(e, "relay", &format!("backup-relay[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let smarthost = Smarthost {
         relay: choice.relay,
         encryption: choice.encryption,
         credentials,
         backups: Vec::new(),
-    })
+    };
+    Ok(smarthost
+        .with_backups(backups)
+        .map_err(|e| rename_field(e, "backup", "backup-relay"))?)
 }

@@ -1,11 +1,11 @@
-//! Printing: text for people, JSON (schema 1) for programs. A closed pipe
+//! Printing: text for people, JSON (docs/json.md) for programs. A closed pipe
 //! (`smarthost list | head`) is not an error.
 
 use std::io::Write;
 
 use serde::Serialize;
 use smarthost_core::{
-    Applied, Change, Plan, Policy, Provider, Route, Smarthost, SpfRequirement, JSON_SCHEMA, PROVIDERS,
+    Applied, Bounces, Change, Plan, Policy, Provider, Route, Rule, Smarthost, SpfRequirement, JSON_SCHEMA, PROVIDERS,
 };
 
 /// Writes to stdout; a broken pipe ends output quietly.
@@ -92,6 +92,10 @@ fn describe(s: &Smarthost) -> String {
     if s.relay.mx_lookup() {
         text.push_str(", MX lookup");
     }
+    if !s.backups.is_empty() {
+        let backups: Vec<String> = s.backups.iter().map(ToString::to_string).collect();
+        text.push_str(&format!("; backups, in order: {}", backups.join(", ")));
+    }
     text
 }
 
@@ -111,43 +115,138 @@ pub(crate) fn list(backend: &str, policy: &Policy, as_json: bool) {
             policy,
         });
     }
+    print(&list_text(policy));
+}
+
+/// `list` for people: one line per rule, in the order of the policy file
+/// (server, domains, mailboxes, recipients, bounces).
+fn list_text(policy: &Policy) -> String {
     let mut text = match &policy.server {
         Some(s) => format!("server-wide: {}\n", describe(s)),
         None => "server-wide: none (direct delivery)\n".to_owned(),
     };
-    if policy.domains.is_empty() {
+    if policy.domains.is_empty() && policy.direct.is_empty() {
         text.push_str("domains: none has its own smarthost\n");
     }
-    for (d, s) in &policy.domains {
-        text.push_str(&format!("domain {d}: {}\n", describe(s)));
+    // Domains in name order, a direct exception where its smarthost would be.
+    let mut domains: Vec<(&smarthost_core::DomainName, String)> =
+        policy.domains.iter().map(|(d, s)| (d, describe(s))).collect();
+    for d in &policy.direct {
+        let what = if policy.server.is_some() {
+            "direct delivery (a direct exception to the server-wide smarthost)"
+        } else {
+            "direct delivery (a direct exception; there is no server-wide smarthost)"
+        };
+        domains.push((d, what.to_owned()));
     }
-    print(&text);
+    domains.sort();
+    for (d, what) in domains {
+        text.push_str(&format!("domain {d}: {what}\n"));
+    }
+    for (m, s) in &policy.mailboxes {
+        text.push_str(&format!("mailbox {m}: {}\n", describe(s)));
+    }
+    let mut recipients: Vec<(&smarthost_core::DomainName, String)> =
+        policy.recipients.iter().map(|(d, s)| (d, describe(s))).collect();
+    for d in &policy.direct_recipients {
+        recipients.push((d, "direct delivery".to_owned()));
+    }
+    recipients.sort();
+    for (d, what) in recipients {
+        text.push_str(&format!("recipient {d}: {what}, whoever sends it\n"));
+    }
+    // The default path of bounces is the server-wide one, as for any
+    // sender: said only when chosen otherwise.
+    match &policy.bounces {
+        Bounces::Server => {}
+        Bounces::Direct => text.push_str("bounces: direct delivery (chosen for bounces)\n"),
+        Bounces::Relay(s) => text.push_str(&format!("bounces: {}\n", describe(s))),
+    }
+    text
+}
+
+/// What `route` was asked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Asked<'a> {
+    /// A sender, and maybe a recipient.
+    Sender { sender: &'a str, to: Option<&'a str> },
+    /// A forwarding target.
+    Forwarded(&'a str),
 }
 
 #[derive(Serialize)]
 struct RouteReport<'a> {
     schema: u32,
-    sender: &'a str,
+    /// The sender as given; absent for `--forwarded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<&'a str>,
+    /// The recipient as given (`--to`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient: Option<&'a str>,
+    /// The forwarding target (`--forwarded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forwarded: Option<&'a str>,
     #[serde(flatten)]
     route: &'a Route<'a>,
+    /// Forwarding warnings (`--forwarded`), as the plan gives them.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
-pub(crate) fn route(sender: &str, route: &Route<'_>, as_json: bool) {
+/// The rule's name in text output.
+fn rule_text(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Recipient => "recipient route",
+        Rule::Bounces => "bounces",
+        Rule::Mailbox => "mailbox smarthost",
+        Rule::Domain => "domain smarthost",
+        Rule::DirectException => "direct exception",
+        Rule::Server => "server-wide smarthost",
+        Rule::None => "none (no rule applies)",
+    }
+}
+
+pub(crate) fn route(asked: Asked<'_>, route: &Route<'_>, warnings: &[String], as_json: bool) {
     if as_json {
+        let (sender, recipient, forwarded) = match asked {
+            Asked::Sender { sender, to } => (Some(sender), to, None),
+            Asked::Forwarded(target) => (None, None, Some(target)),
+        };
         return json(&RouteReport {
             schema: JSON_SCHEMA,
             sender,
+            recipient,
+            forwarded,
             route,
+            warnings,
         });
     }
     let way = match route.via.smarthost() {
         Some(s) => format!("relayed via {}", describe(s)),
         None => "delivered directly to the recipient's MX hosts".to_owned(),
     };
-    print(&format!(
-        "{sender}: {way}\n  because {}\n  note: forwarded mail keeps its original sender and so routes by that sender's domain\n",
+    let mut text = match asked {
+        Asked::Sender { sender, to: Some(to) } => format!("{sender} -> {to}: {way}\n"),
+        Asked::Sender { sender, to: None } => format!("{sender}: {way}\n"),
+        Asked::Forwarded(target) => format!("mail forwarded to {target} from an outside sender: {way}\n"),
+    };
+    text.push_str(&format!(
+        "  rule: {}\n  because {}\n",
+        rule_text(route.rule),
         route.reason
     ));
+    match asked {
+        Asked::Forwarded(_) => {
+            text.push_str(
+                "  note: forwarded mail keeps its outside sender unless sender rewriting (SRS, e.g. postsrsd) is in place; with SRS it takes the route of the forwarding domain\n",
+            );
+            for w in warnings {
+                text.push_str(&format!("warning (without SRS): {w}\n"));
+            }
+        }
+        Asked::Sender { .. } => text.push_str("  forwarded mail: see `route --forwarded TARGET`\n"),
+    }
+    print(&text);
 }
 
 #[derive(Serialize)]

@@ -149,3 +149,59 @@ fn set_with_check_refuses_a_failing_relay_unless_forced() {
         .unwrap()
         .contains("sender_dependent_relayhost_maps"));
 }
+
+#[test]
+fn check_all_covers_mailboxes_recipient_routes_bounces_and_backup_relays() {
+    // Closed ports: each check fails at once, and the report says who uses
+    // which relay.
+    let ports: Vec<u16> = (0..5).map(|_| test_support::closed_port()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "bounces = \"[localhost]:{b}\"\n\
+         [server]\nrelay = \"[localhost]:{s}\"\nencryption = \"none\"\nbackup = [\"[127.0.0.1]:{s2}\"]\n\
+         [mailboxes.\"alice@one.example\"]\nrelay = \"[localhost]:{m}\"\nencryption = \"none\"\n\
+         [recipients.\"partner.example\"]\nrelay = \"[localhost]:{r}\"\nencryption = \"none\"\n",
+        s = ports[0],
+        s2 = ports[1],
+        m = ports[2],
+        r = ports[3],
+        b = ports[4],
+    );
+    std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
+    let policy = dir.path().join("policy.toml");
+    let out = smarthost(
+        dir.path(),
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--json",
+            "check",
+            "--timeout",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let used: Vec<(String, String)> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["used_by"][0].as_str().unwrap().to_owned(),
+                c["relay"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = |label: &str, port: u16, host: &str| (label.to_owned(), format!("[{host}]:{port}"));
+    assert_eq!(
+        used,
+        [
+            want("server", ports[0], "localhost"),
+            want("mailbox alice@one.example", ports[2], "localhost"),
+            want("recipient partner.example", ports[3], "localhost"),
+            want("bounces", ports[4], "localhost"),
+            want("server (backup 1)", ports[1], "127.0.0.1"),
+        ]
+    );
+}

@@ -119,7 +119,7 @@ fn the_quick_start_renders_the_example_and_a_second_apply_changes_nothing() {
     let out = run.run(&["--policy", example_policy().to_str().unwrap(), "--json", "apply"]);
     assert_ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["schema"], 1);
+    assert_eq!(report["schema"], smarthost_core::JSON_SCHEMA);
     assert_eq!(report["changed"], false);
     assert_eq!(run.files(), before, "a second apply writes nothing");
 }
@@ -150,7 +150,13 @@ fn secrets_never_reach_any_output() {
         vec!["--json", "list"],
         vec!["route", "a@shop.example.com"],
         vec!["--json", "route", "a@other.example"],
+        vec!["route", "a@shop.example.com", "--to", "b@partner.example"],
+        vec!["--json", "route", "--forwarded", "b@partner.example"],
+        vec!["--policy", policy, "list"],
+        vec!["--policy", policy, "--json", "list"],
+        vec!["--policy", policy, "--json", "route", "<>"],
         vec!["domain", "disable", "shop.example.com", "--dry-run"],
+        vec!["domain", "set", "shop.example.com", "--direct", "--dry-run"],
     ] {
         let out = run.run(&args);
         assert_ok(&out);

@@ -37,6 +37,9 @@ fn global_options_are_listed_once_under_their_own_heading() {
         &["server", "set", "--help"],
         &["apply", "--help"],
         &["plan", "-h"],
+        &["mailbox", "set", "--help"],
+        &["recipient", "set", "--help"],
+        &["bounces", "set", "--help"],
     ] {
         let help = stdout(&smarthost(sub));
         for option in GLOBALS {
@@ -50,6 +53,14 @@ fn global_options_are_listed_once_under_their_own_heading() {
     // A subcommand's own options are still there.
     let set = stdout(&smarthost(&["server", "set", "--help"]));
     assert!(set.contains("--password-file") && set.contains("--provider"), "{set}");
+    // Every set takes backup relays; domain and recipient set take --direct.
+    for sub in [&["domain", "set", "--help"][..], &["recipient", "set", "--help"]] {
+        let help = stdout(&smarthost(sub));
+        assert!(
+            help.contains("--backup-relay") && help.contains("--direct"),
+            "{sub:?}:\n{help}"
+        );
+    }
 }
 
 #[test]

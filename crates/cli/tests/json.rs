@@ -1,4 +1,4 @@
-//! The machine-readable contract (`--json`, schema 1), pinned by snapshots.
+//! The machine-readable contract (`--json`), pinned by snapshots.
 //! See docs/json.md.
 
 use std::path::Path;
@@ -62,8 +62,11 @@ fn every_json_output_carries_the_schema_version() {
         vec!["--policy", &policy, "plan"],
         vec!["providers"],
         vec!["--policy", &policy, "route", "a@b.example"],
+        vec!["--policy", &policy, "route", "a@b.example", "--to", "c@d.example"],
+        vec!["--policy", &policy, "route", "--forwarded", "c@d.example"],
+        vec!["--policy", &policy, "list"],
     ] {
         let (_, v) = json(dir.path(), &args);
-        assert_eq!(v["schema"], 1, "{args:?}");
+        assert_eq!(v["schema"], smarthost_core::JSON_SCHEMA, "{args:?}");
     }
 }

@@ -18,6 +18,9 @@ short_description: Configure a smarthost (relay host) for a mail server
 version_added: 0.1.0
 description:
   - Writes the server-wide and per-domain smarthosts with the C(smarthost) binary, which must be installed on the target.
+  - "Also the routing rules: direct exceptions (O(domains[].direct)), backup relays (O(server.backup_relays) and in every other smarthost),
+    per-mailbox smarthosts (O(mailboxes)), routes by recipient domain (O(recipients)) and the path of bounces (O(bounces)).
+    Only the Postfix backend writes them; MailEnable and SmarterMail refuse them."
   - Check mode plans and writes nothing. Diff mode shows the redacted diff. Passwords never appear in the result.
 options:
   binary:
@@ -80,6 +83,10 @@ options:
       password:
         description: SMTP AUTH password or API key. Use a no_log variable or a vault.
         type: str
+      backup_relays:
+        description: Backup relays, tried in this order when the relay cannot be reached, with the same encryption and credentials.
+        type: list
+        elements: str
   domains:
     description: Smarthosts of hosted domains; domains not listed have none.
     type: list
@@ -106,6 +113,111 @@ options:
       password:
         description: As for server.
         type: str
+      backup_relays:
+        description: As for server.
+        type: list
+        elements: str
+      direct:
+        description:
+          - A direct exception instead of a relay, the domain's mail is delivered directly although there is a server-wide smarthost.
+          - Give no relay options with it.
+        type: bool
+        default: false
+  mailboxes:
+    description: Smarthosts of single sender addresses (they win over their domain's); addresses not listed have none.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      address:
+        description: The whole address, e.g. C(alice@example.com).
+        type: str
+        required: true
+      relay:
+        description: As for server.
+        type: str
+      provider:
+        description: As for server.
+        type: str
+      encryption:
+        description: As for server.
+        type: str
+        choices: [none, starttls, implicit-tls]
+      username:
+        description: As for server.
+        type: str
+      password:
+        description: As for server.
+        type: str
+      backup_relays:
+        description: As for server.
+        type: list
+        elements: str
+  recipients:
+    description: Routes of mail to a recipient domain, whoever sends it (they win over every sender rule); domains not listed have none.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      domain:
+        description: The recipient domain.
+        type: str
+        required: true
+      relay:
+        description: As for server.
+        type: str
+      provider:
+        description: As for server.
+        type: str
+      encryption:
+        description: As for server.
+        type: str
+        choices: [none, starttls, implicit-tls]
+      username:
+        description: As for server.
+        type: str
+      password:
+        description: As for server.
+        type: str
+      backup_relays:
+        description: As for server.
+        type: list
+        elements: str
+      direct:
+        description: Deliver mail to this domain directly, instead of through a relay. Give no relay options with it.
+        type: bool
+        default: false
+  bounces:
+    description:
+      - The path of bounces (the null sender).
+      - V(server) like any sender without a rule of its own, V(direct) directly, V(relay) through O(bounce_relay).
+    type: str
+    default: server
+    choices: [server, direct, relay]
+  bounce_relay:
+    description: The relay of bounces, with O(bounces=relay); its options are those of O(server).
+    type: dict
+    suboptions:
+      relay:
+        description: As for server.
+        type: str
+      provider:
+        description: As for server.
+        type: str
+      encryption:
+        description: As for server.
+        type: str
+        choices: [none, starttls, implicit-tls]
+      username:
+        description: As for server.
+        type: str
+      password:
+        description: As for server.
+        type: str
+      backup_relays:
+        description: As for server.
+        type: list
+        elements: str
   features:
     description: "Feature settings: {server: {enabled, check_certificate}, domain: {...}}."
     type: dict
@@ -142,11 +254,32 @@ EXAMPLES = r"""
         provider: mailgun-eu
         username: postmaster@mg.shop.example.com
         password: "{{ mailgun_password }}"
+
+- name: Routing rules (Postfix) with a backup relay, one direct exception, a mailbox, a partner route and direct bounces
+  smarthost.mail.smarthost:
+    server:
+      provider: sendgrid
+      password: "{{ sendgrid_api_key }}"
+      backup_relays:
+        - "[smtp2.example.net]:587"
+    domains:
+      - domain: intranet.example.com
+        direct: true
+    mailboxes:
+      - address: alice@shop.example.com
+        relay: "[smtp.example.net]:587"
+        username: alice
+        password: "{{ alice_relay_password }}"
+    recipients:
+      - domain: partner.example
+        relay: "[mx.partner.example]:25"
+        encryption: none
+    bounces: direct
 """
 
 RETURN = r"""
 plan:
-  description: The plan (changes with redacted diffs, warnings, notes), as the binary's JSON schema 1.
+  description: The plan (changes with redacted diffs, warnings, notes), as the binary's JSON (see docs/json.md).
   returned: always
   type: dict
 """
@@ -164,6 +297,7 @@ SMARTHOST_OPTIONS = dict(
     encryption=dict(type="str", choices=["none", "starttls", "implicit-tls"]),
     username=dict(type="str"),
     password=dict(type="str", no_log=True),
+    backup_relays=dict(type="list", elements="str"),
 )
 
 
@@ -188,16 +322,32 @@ def smarthost_table(header, spec, folder, secret_name):
     if spec.get("password") is not None:
         path = write_secret(folder, secret_name, spec["password"])
         lines.append("password_file = %s" % toml_string(path))
+    if spec.get("backup_relays"):
+        lines.append("backup = [%s]" % ", ".join(toml_string(b) for b in spec["backup_relays"]))
+    if spec.get("direct"):
+        # With relay options too, the binary refuses it naming the field.
+        lines.append("direct = true")
     return "\n".join(lines) + "\n"
 
 
 def policy_text(params, folder):
     parts = []
+    # A root key: before the first table.
+    if params.get("bounces") == "direct":
+        parts.append('bounces = "direct"\n')
     if params.get("server"):
         parts.append(smarthost_table("[server]", params["server"], folder, "server.secret"))
     for index, entry in enumerate(params.get("domains") or []):
         header = "[domains.%s]" % toml_string(entry["domain"])
         parts.append(smarthost_table(header, entry, folder, "domain%d.secret" % index))
+    for index, entry in enumerate(params.get("mailboxes") or []):
+        header = "[mailboxes.%s]" % toml_string(entry["address"])
+        parts.append(smarthost_table(header, entry, folder, "mailbox%d.secret" % index))
+    for index, entry in enumerate(params.get("recipients") or []):
+        header = "[recipients.%s]" % toml_string(entry["domain"])
+        parts.append(smarthost_table(header, entry, folder, "recipient%d.secret" % index))
+    if params.get("bounces") == "relay":
+        parts.append(smarthost_table("[bounces]", params["bounce_relay"], folder, "bounces.secret"))
     features = params.get("features") or {}
     for level in ("server", "domain"):
         for key, value in (features.get(level) or {}).items():
@@ -220,10 +370,25 @@ def main():
             reload=dict(type="bool", default=True),
             server=dict(type="dict", options=SMARTHOST_OPTIONS),
             domains=dict(
-                type="list", elements="dict", default=[], options=dict(domain=dict(type="str", required=True), **SMARTHOST_OPTIONS)
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(domain=dict(type="str", required=True), direct=dict(type="bool", default=False), **SMARTHOST_OPTIONS),
             ),
+            mailboxes=dict(
+                type="list", elements="dict", default=[], options=dict(address=dict(type="str", required=True), **SMARTHOST_OPTIONS)
+            ),
+            recipients=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(domain=dict(type="str", required=True), direct=dict(type="bool", default=False), **SMARTHOST_OPTIONS),
+            ),
+            bounces=dict(type="str", default="server", choices=["server", "direct", "relay"]),
+            bounce_relay=dict(type="dict", options=SMARTHOST_OPTIONS),
             features=dict(type="dict"),
         ),
+        required_if=[("bounces", "relay", ("bounce_relay",))],
         supports_check_mode=True,
     )
     params = module.params
