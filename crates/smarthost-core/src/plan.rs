@@ -10,8 +10,11 @@ use similar::TextDiff;
 
 use crate::credentials::{Secret, REDACTED};
 
-/// The version of the JSON layout of plans and reports.
-pub const JSON_SCHEMA: u32 = 1;
+/// The version of the JSON layout of plans and reports. 2: routes name
+/// the `rule` that won (`via: "direct"` no longer means "no rule") and
+/// policies carry backups, direct exceptions, mailboxes, recipient routes
+/// and bounces (docs/json.md).
+pub const JSON_SCHEMA: u32 = 2;
 
 /// An ordered list of changes. Plans are deterministic: the same current
 /// state and the same desired policy give the same plan, and a plan computed

@@ -475,7 +475,16 @@ impl Policy {
     /// sender outside its hosted domains, as it leaves without SRS: the
     /// route of an outside sender.
     pub fn route_forwarded(&self, target: &str) -> Result<Route<'_>, Error> {
-        self.route_to(OUTSIDE_SENDER, Some(target))
+        let mut route = self.route_to(OUTSIDE_SENDER, Some(target))?;
+        route.sender_domain = None;
+        let keeps =
+            "a forwarded message keeps its original sender, from outside the hosted domains, unless SRS rewrites it";
+        route.reason = match route.rule {
+            Rule::Recipient => format!("{keeps}; {}", route.reason),
+            Rule::Server => format!("{keeps}, so no domain or mailbox rule applies: it takes the server-wide smarthost"),
+            _ => format!("{keeps}, so no domain or mailbox rule applies, and there is no server-wide smarthost: it is delivered directly"),
+        };
+        Ok(route)
     }
 
     /// Warnings about mail forwarded out of the server: for each forwarding
