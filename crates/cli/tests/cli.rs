@@ -36,16 +36,7 @@ impl Run {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        test_support::process::output_with_stdin(&mut self.cmd(args), stdin)
     }
 
     fn apply_example(&self) -> Output {
@@ -56,22 +47,7 @@ impl Run {
 
     /// Every file below the root with its content.
     fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(&path, base, out);
-                } else {
-                    out.insert(
-                        path.strip_prefix(base).unwrap().to_owned(),
-                        std::fs::read(&path).unwrap(),
-                    );
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(self.root.path(), self.root.path(), &mut out);
-        out
+        test_support::fs::tree(self.root.path())
     }
 
     fn read(&self, rel: &str) -> String {

@@ -42,3 +42,26 @@ pub fn names(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Every file below `root` with its content, by path relative to `root`;
+/// the lock file (`.smarthost.lock`, made by the first command) is left
+/// out, so that "nothing changed on disk" compares configurations only.
+pub fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &Path, base: &Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else if !path.to_string_lossy().ends_with(".smarthost.lock") {
+                out.insert(
+                    path.strip_prefix(base).unwrap().to_owned(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
