@@ -288,30 +288,24 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
             },
             other => other,
         };
+        if !key.contains('@') {
+            continue;
+        }
+        let smarthost = current
+            .smarthost(
+                SENDER_RELAY_MAPS,
+                &relay,
+                Some(&key),
+                transport.as_deref(),
+                Level::Sender,
+            )
+            .map_err(rename)?;
         if let Some(name) = key.strip_prefix('@') {
             let domain = DomainName::parse(name).map_err(|e| current.unreadable(&what(), e.to_string()))?;
-            let smarthost = current
-                .smarthost(
-                    SENDER_RELAY_MAPS,
-                    &relay,
-                    Some(&key),
-                    transport.as_deref(),
-                    Level::Sender,
-                )
-                .map_err(rename)?;
             domains.push((domain, smarthost));
-        } else if key.contains('@') {
+        } else {
             let mailbox =
                 Mailbox::parse_field(&what(), &key).map_err(|e| current.unreadable(&what(), e.to_string()))?;
-            let smarthost = current
-                .smarthost(
-                    SENDER_RELAY_MAPS,
-                    &relay,
-                    Some(&key),
-                    transport.as_deref(),
-                    Level::Sender,
-                )
-                .map_err(rename)?;
             policy.mailboxes.insert(mailbox, smarthost);
         }
     }
