@@ -11,13 +11,14 @@
 //! senders.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use smarthost_core::transaction::safe_fs;
 use smarthost_core::{Policy, Provider};
 
 use crate::cf::CfFile;
 use crate::maps;
+use crate::read::{table_file, table_files};
 use crate::schema::*;
 use crate::PostfixOptions;
 
@@ -72,15 +73,6 @@ fn expand(value: &str, main: &CfFile) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The source file of a table item (`hash:/etc/aliases`), under the root.
-fn table_file(item: &str, options: &PostfixOptions) -> Option<PathBuf> {
-    let (kind, path) = item.split_once(':')?;
-    if !matches!(kind, "hash" | "btree" | "lmdb" | "texthash" | "cdb" | "dbm") {
-        return None;
-    }
-    safe_fs::under_root(&options.root, Path::new(path)).ok()
 }
 
 fn read(path: &Path) -> Option<String> {
@@ -169,13 +161,7 @@ pub(crate) fn warnings(policy: &Policy, main: &CfFile, options: &PostfixOptions)
     if !worth_looking(policy) || srs(main).is_some() {
         return Vec::new();
     }
-    let files = |param: &str| -> Vec<PathBuf> {
-        main.get(param)
-            .unwrap_or("")
-            .split([',', ' ', '\t'])
-            .filter_map(|item| table_file(item, options))
-            .collect()
-    };
+    let files = |param: &str| table_files(main.get(param).unwrap_or(""), options);
     let virtual_texts: Vec<String> = files(VIRTUAL_ALIAS_MAPS).iter().filter_map(|f| read(f)).collect();
     let hosted = hosted(main, options, policy, &virtual_texts);
     let mut targets = Targets {

@@ -23,14 +23,22 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
 }
 
 /// The source files of the tables a parameter names (`hash:/a, texthash:/b`).
-fn table_files(value: &str, options: &PostfixOptions) -> Vec<PathBuf> {
+pub(crate) fn table_files(value: &str, options: &PostfixOptions) -> Vec<PathBuf> {
     value
         .split([',', ' ', '\t'])
-        .filter_map(|item| item.split_once(':'))
-        .filter(|(kind, _)| matches!(*kind, "hash" | "btree" | "lmdb" | "texthash" | "cdb" | "dbm"))
-        // A path that would lead outside the root is not read.
-        .filter_map(|(_, path)| safe_fs::under_root(&options.root, Path::new(path)).ok())
+        .filter_map(|item| table_file(item, options))
         .collect()
+}
+
+/// The source file of one table item (`hash:/etc/aliases`) of a type with
+/// a text source, under the root; `None` for any other item, and for a
+/// path that would lead outside the root (it is not read).
+pub(crate) fn table_file(item: &str, options: &PostfixOptions) -> Option<PathBuf> {
+    let (kind, path) = item.split_once(':')?;
+    if !matches!(kind, "hash" | "btree" | "lmdb" | "texthash" | "cdb" | "dbm") {
+        return None;
+    }
+    safe_fs::under_root(&options.root, Path::new(path)).ok()
 }
 
 /// Every entry of the tables a main.cf parameter names: within one file the
