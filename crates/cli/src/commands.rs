@@ -165,7 +165,7 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
                     policy_input::settings(cli)?.server.check_certificate,
                 )?),
             };
-            change(cli, &set.change, |policy| set_bounces(policy, bounces))
+            change(cli, &set.change, |policy| Ok(policy.set_bounces(bounces)?))
         }
         Command::TestSend(args) => crate::health::test_send(cli, args),
         Command::Status(args) => crate::health::status(cli, args),
@@ -235,22 +235,6 @@ fn rename_field(e: smarthost_core::Error, from: &str, to: &str) -> smarthost_cor
         }
         other => other,
     }
-}
-
-/// Sets the path of bounces: a relay or `direct` is a server-level rule,
-/// refused when the feature settings disable that level; `server` (the
-/// default) is always allowed, so a forbidden rule can be removed.
-fn set_bounces(policy: &mut Policy, bounces: Bounces) -> Result<(), CliError> {
-    if !bounces.is_server() && !policy.features.server.enabled {
-        return Err(smarthost_core::Error::FeatureDisabled {
-            field: "bounces".into(),
-            level: "server-level",
-            setting: "features.server.enabled",
-        }
-        .into());
-    }
-    policy.bounces = bounces;
-    Ok(())
 }
 
 /// Reads the current state, changes it, then plans and applies. Features

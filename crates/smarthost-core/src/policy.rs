@@ -321,6 +321,18 @@ impl Policy {
         Ok(())
     }
 
+    /// Sets the path of bounces. A relay or `Direct` is a server-level
+    /// rule, refused when the feature settings disable that level;
+    /// [`Bounces::Server`] (the default) is always allowed, so that a
+    /// forbidden rule can be removed.
+    pub fn set_bounces(&mut self, bounces: Bounces) -> Result<(), Error> {
+        if !bounces.is_server() {
+            self.level_allowed(true, "bounces".to_owned())?;
+        }
+        self.bounces = bounces;
+        Ok(())
+    }
+
     /// Routes mail to a recipient domain through `smarthost`, or directly
     /// (`None`), whoever sends it, unless the feature settings forbid
     /// server-level rules.

@@ -101,6 +101,14 @@ fn disabled_levels_refuse_set() {
         .unwrap_err();
     assert!(err.to_string().contains("features.domain.enabled = false"), "{err}");
     assert!(p.domains.is_empty());
+
+    // Bounces: a path of their own is server-level; the default stays allowed.
+    let mut p = Policy::default();
+    p.features.server.enabled = false;
+    let err = p.set_bounces(Bounces::Direct).unwrap_err();
+    assert!(err.to_string().starts_with("bounces: server-level"), "{err}");
+    assert_eq!(p.bounces, Bounces::Server);
+    p.set_bounces(Bounces::Server).unwrap();
 }
 
 #[test]
