@@ -146,23 +146,18 @@ impl FileChange {
     /// their context only (see `Window`), so a change of a few lines of a
     /// large table costs little; the output is the same.
     pub fn diff(&self) -> String {
-        if let (Some(before), Some(after)) = (self.before.as_deref(), self.after.as_deref()) {
-            let window = Window::of(before, after);
-            let (before, after) = (self.show(Some(window.before)), self.show(Some(window.after)));
-            let name = self.path.display().to_string();
-            let name = name.trim_start_matches('/');
-            let mut out = TextDiff::from_lines(before.as_deref().unwrap_or(""), after.as_deref().unwrap_or(""))
-                .unified_diff()
-                .context_radius(CONTEXT)
-                .header(&format!("a/{name}"), &format!("b/{name}"))
-                .to_string();
-            if !out.is_empty() && !out.ends_with('\n') {
-                out.push('\n');
-            }
-            return shift_hunks(&out, window.skipped_lines);
-        }
-        let (before, after) = self.shown();
-        let (before, after) = (before.as_deref(), after.as_deref());
+        let (before, after) = (self.before.as_deref(), self.after.as_deref());
+        let window = match (before, after) {
+            (Some(b), Some(a)) => Window::of(b, a),
+            _ => Window {
+                before: before.unwrap_or(""),
+                after: after.unwrap_or(""),
+                skipped_lines: 0,
+            },
+        };
+        // Only a side that exists is redacted; a missing one is empty.
+        let shown = |side: Option<&str>, part| side.and_then(|_| self.show(Some(part)));
+        let (shown_before, shown_after) = (shown(before, window.before), shown(after, window.after));
         let name = self.path.display().to_string();
         let name = name.trim_start_matches('/');
         let old_name = if before.is_some() {
@@ -175,16 +170,18 @@ impl FileChange {
         } else {
             "/dev/null".into()
         };
-        let (before, after) = (before.unwrap_or(""), after.unwrap_or(""));
-        let mut out = TextDiff::from_lines(before, after)
-            .unified_diff()
-            .context_radius(CONTEXT)
-            .header(&old_name, &new_name)
-            .to_string();
+        let mut out = TextDiff::from_lines(
+            shown_before.as_deref().unwrap_or(""),
+            shown_after.as_deref().unwrap_or(""),
+        )
+        .unified_diff()
+        .context_radius(CONTEXT)
+        .header(&old_name, &new_name)
+        .to_string();
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
-        out
+        shift_hunks(out, window.skipped_lines)
     }
 }
 
@@ -282,9 +279,9 @@ fn common_suffix(a: &[u8], b: &[u8]) -> usize {
 
 /// Adds `offset` to the first line number of both ranges of every hunk
 /// header (`@@ -12,7 +12,6 @@`) of a unified diff.
-fn shift_hunks(diff: &str, offset: usize) -> String {
+fn shift_hunks(diff: String, offset: usize) -> String {
     if offset == 0 {
-        return diff.to_owned();
+        return diff;
     }
     let mut out = String::with_capacity(diff.len() + 16);
     for line in diff.split_inclusive('\n') {
