@@ -9,8 +9,10 @@
 //! does, as root), where a missing prerequisite fails it.
 #![cfg(unix)] // a private Postfix instance
 
+#[path = "support/wire.rs"]
+mod wire;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ use postfix_backend::health::follow::{self, TestMessage, Verdict};
 use postfix_backend::health::log::{parse_line, Clock, LogSettings, LogSource};
 use postfix_backend::health::queue;
 use postfix_backend::health::status::{self, Severity, Thresholds};
-use postfix_backend::{MapType, PostfixOptions, PostfixWriter, Reload};
+use postfix_backend::PostfixWriter;
 use smarthost_core::{ConfigWriter, Credentials, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
 use test_support::certs::TestCa;
 use test_support::postfix::Instance;
@@ -51,19 +53,6 @@ fn smarthost(target: &str, password: Option<&str>) -> Smarthost {
             Secret::new(p.to_owned()).unwrap(),
         )),
         None => s,
-    }
-}
-
-fn options(pf: &Instance) -> PostfixOptions {
-    PostfixOptions {
-        root: PathBuf::from("/"),
-        config_dir: pf.config_dir(),
-        map_dir: pf.map_dir(),
-        map_type: MapType::Hash,
-        compile_maps: true,
-        check: true,
-        reload: Reload::Postfix,
-        ..PostfixOptions::render_into("/")
     }
 }
 
@@ -211,7 +200,7 @@ fn test_messages_are_followed_to_each_relays_answer_then_grouped_and_diagnosed()
             .domains
             .insert(case.domain.parse().unwrap(), smarthost(&case.target, case.password));
     }
-    let writer = PostfixWriter::new(options(&pf));
+    let writer = PostfixWriter::new(wire::options(&pf));
     writer.converge(&policy).unwrap();
 
     // Every case at once: each follows its own message by its Message-ID.
@@ -219,7 +208,7 @@ fn test_messages_are_followed_to_each_relays_answer_then_grouped_and_diagnosed()
         let handles: Vec<_> = cases
             .iter()
             .map(|case| {
-                let options = options(&pf);
+                let options = wire::options(&pf);
                 scope.spawn(move || {
                     let message = TestMessage::new(&format!("s@{}", case.domain), "r@remote.example").unwrap();
                     (
@@ -276,7 +265,7 @@ fn test_messages_are_followed_to_each_relays_answer_then_grouped_and_diagnosed()
     );
 
     // Status: the deferred ones, grouped by relay and by sender domain.
-    let options = options(&pf);
+    let options = wire::options(&pf);
     let clock = Clock::system();
     let settings = LogSettings::locate(&options).unwrap();
     assert_eq!(settings.source, LogSource::File(pf.dir.path().join("maillog")));

@@ -9,18 +9,21 @@
 #[path = "support/matrix.rs"]
 mod matrix;
 
-use std::path::PathBuf;
+#[path = "support/wire.rs"]
+mod wire;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postfix_backend::{MapType, PostfixOptions, PostfixWriter, Reload};
-use smarthost_core::{ConfigWriter, Credentials, Encryption, Policy, RelayHost, Secret, Smarthost, Username};
+use postfix_backend::PostfixWriter;
+use smarthost_core::{ConfigWriter, Encryption, Policy};
 use test_support::builders::domain;
 use test_support::certs::TestCa;
 use test_support::postfix::{Instance, WAIT};
 use test_support::process::run;
-use test_support::smtp::{Delivery, Options, Server};
+use test_support::smtp::{Options, Server};
+use wire::{delivery, smarthost};
 
 /// What these tests do with an instance beyond the shared harness.
 trait Configure {
@@ -31,16 +34,7 @@ trait Configure {
 
 impl Configure for Instance {
     fn writer(&self) -> PostfixWriter {
-        PostfixWriter::new(PostfixOptions {
-            root: PathBuf::from("/"),
-            config_dir: self.config_dir(),
-            map_dir: self.map_dir(),
-            map_type: MapType::Hash,
-            compile_maps: true,
-            check: true,
-            reload: Reload::Postfix,
-            ..PostfixOptions::render_into("/")
-        })
+        PostfixWriter::new(wire::options(self))
     }
 
     /// Applies `policy`; `postfix check` runs whenever main.cf or master.cf
@@ -64,18 +58,6 @@ impl Configure for Instance {
     }
 }
 
-fn smarthost(relay: &Server, encryption: Encryption, user: Option<&str>) -> Smarthost {
-    let s =
-        Smarthost::new(RelayHost::parse(&format!("[localhost]:{}", relay.port())).unwrap()).with_encryption(encryption);
-    match user {
-        Some(u) => s.with_credentials(Credentials::new(
-            Username::new(u).unwrap(),
-            Secret::new(format!("pw-{u}")).unwrap(),
-        )),
-        None => s,
-    }
-}
-
 /// How a relay speaks TLS.
 #[derive(Clone, Copy)]
 enum Mode {
@@ -93,13 +75,6 @@ fn start_relay(ca: &TestCa, name: &str, mode: Mode, cert_name: &str, users: &[&s
         accounts: users.iter().map(|u| (u.to_string(), format!("pw-{u}"))).collect(),
         ..Options::default()
     })
-}
-
-fn delivery<'a>(deliveries: &'a [Delivery], from: &str) -> &'a Delivery {
-    deliveries
-        .iter()
-        .find(|d| d.mail_from == from)
-        .unwrap_or_else(|| panic!("no delivery from {from}: {deliveries:?}"))
 }
 
 #[test]

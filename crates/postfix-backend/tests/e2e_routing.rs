@@ -7,17 +7,18 @@
 //! ignored by a plain `cargo test` and run by `--include-ignored`.
 #![cfg(unix)] // a private Postfix instance
 
-use std::path::PathBuf;
+#[path = "support/wire.rs"]
+mod wire;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use postfix_backend::{MapType, PostfixOptions, PostfixWriter, Reload};
-use smarthost_core::{
-    Bounces, ConfigWriter, Credentials, Encryption, Mailbox, Policy, RelayHost, Secret, Smarthost, Username,
-};
+use postfix_backend::PostfixWriter;
+use smarthost_core::{Bounces, ConfigWriter, Encryption, Mailbox, Policy, RelayHost, Smarthost};
 use test_support::builders::domain;
 use test_support::certs::TestCa;
 use test_support::postfix::{Instance, WAIT};
 use test_support::smtp::{Delivery, Options, Server};
+use wire::{delivery, relay_at, smarthost};
 
 /// The recipient's MX host for direct delivery: `user@[127.0.0.2]`.
 const MX_ADDRESS: &str = "127.0.0.2:25";
@@ -39,16 +40,7 @@ fn mx() -> (MutexGuard<'static, ()>, Server) {
 }
 
 fn writer(pf: &Instance) -> PostfixWriter {
-    PostfixWriter::new(PostfixOptions {
-        root: PathBuf::from("/"),
-        config_dir: pf.config_dir(),
-        map_dir: pf.map_dir(),
-        map_type: MapType::Hash,
-        compile_maps: true,
-        check: true,
-        reload: Reload::Postfix,
-        ..PostfixOptions::render_into("/")
-    })
+    PostfixWriter::new(wire::options(pf))
 }
 
 /// Applies `policy`, then asserts that planning it again plans nothing
@@ -72,21 +64,6 @@ fn apply(pf: &Instance, policy: &Policy) {
     assert_eq!(read.bounces, policy.bounces, "bounces read back");
 }
 
-fn relay_at(port: u16, encryption: Encryption, user: Option<&str>) -> Smarthost {
-    let s = Smarthost::new(RelayHost::parse(&format!("[localhost]:{port}")).unwrap()).with_encryption(encryption);
-    match user {
-        Some(u) => s.with_credentials(Credentials::new(
-            Username::new(u).unwrap(),
-            Secret::new(format!("pw-{u}")).unwrap(),
-        )),
-        None => s,
-    }
-}
-
-fn smarthost(relay: &Server, encryption: Encryption, user: Option<&str>) -> Smarthost {
-    relay_at(relay.port(), encryption, user)
-}
-
 /// A relay without TLS that requires AUTH for `users` (in the clear).
 fn plain_relay(name: &str, users: &[&str]) -> Server {
     Server::start(Options {
@@ -106,14 +83,6 @@ fn tls_relay(ca: &TestCa, name: &str, users: &[&str]) -> Server {
     })
 }
 
-fn delivery<'a>(deliveries: &'a [Delivery], from: &str) -> &'a Delivery {
-    deliveries
-        .iter()
-        .find(|d| d.mail_from == from)
-        .unwrap_or_else(|| panic!("no delivery from {from:?}: {deliveries:?}"))
-}
-
-/// A port nothing listens on (bound, then closed).
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
