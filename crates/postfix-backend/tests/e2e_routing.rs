@@ -7,6 +7,8 @@
 //! ignored by a plain `cargo test` and run by `--include-ignored`.
 #![cfg(unix)] // a private Postfix instance
 
+#[path = "support/matrix.rs"]
+mod matrix;
 #[path = "support/wire.rs"]
 mod wire;
 
@@ -51,17 +53,7 @@ fn apply(pf: &Instance, policy: &Policy) {
     assert!(applied.changed, "{}", plan.render());
     let again = w.plan(policy).unwrap();
     assert!(again.is_empty(), "second plan not empty:\n{}", again.render());
-    let read = w.read().unwrap();
-    assert_eq!(read.server, policy.server, "server read back");
-    assert_eq!(read.domains, policy.domains, "domains read back");
-    assert_eq!(read.direct, policy.direct, "direct read back");
-    assert_eq!(read.mailboxes, policy.mailboxes, "mailboxes read back");
-    assert_eq!(read.recipients, policy.recipients, "recipients read back");
-    assert_eq!(
-        read.direct_recipients, policy.direct_recipients,
-        "direct recipients read back"
-    );
-    assert_eq!(read.bounces, policy.bounces, "bounces read back");
+    matrix::assert_rules_read_back(&w.read().unwrap(), policy, "live");
 }
 
 /// A relay without TLS that requires AUTH for `users` (in the clear).

@@ -65,16 +65,7 @@ fn every_policy_of_the_matrix() {
             "{name}: second plan not empty"
         );
         let read = writer.read().unwrap();
-        assert_eq!(read.server, policy.server, "{name}: server read back");
-        assert_eq!(read.domains, policy.domains, "{name}: domains read back");
-        assert_eq!(read.direct, policy.direct, "{name}: direct read back");
-        assert_eq!(read.mailboxes, policy.mailboxes, "{name}: mailboxes read back");
-        assert_eq!(read.recipients, policy.recipients, "{name}: recipients read back");
-        assert_eq!(
-            read.direct_recipients, policy.direct_recipients,
-            "{name}: direct recipients read back"
-        );
-        assert_eq!(read.bounces, policy.bounces, "{name}: bounces read back");
+        matrix::assert_rules_read_back(&read, &policy, name);
         #[cfg(unix)]
         for secret in ["relay_secrets", "nexthop_secrets"] {
             use std::os::unix::fs::PermissionsExt;

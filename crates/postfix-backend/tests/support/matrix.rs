@@ -224,3 +224,20 @@ pub(crate) fn routing_cases() -> Vec<(&'static str, Policy)> {
         ("routing_direct_without_server", direct_without_server),
     ]
 }
+
+/// Asserts that `read` (what the backend read back) has every routing rule
+/// of `policy`, naming the first that differs; `what` names the case.
+/// (The feature settings are not compared: certificate checks read back
+/// from the TLS policy.)
+pub(crate) fn assert_rules_read_back(read: &Policy, policy: &Policy, what: &str) {
+    assert_eq!(read.server, policy.server, "{what}: server read back");
+    assert_eq!(read.domains, policy.domains, "{what}: domains read back");
+    assert_eq!(read.direct, policy.direct, "{what}: direct read back");
+    assert_eq!(read.mailboxes, policy.mailboxes, "{what}: mailboxes read back");
+    assert_eq!(read.recipients, policy.recipients, "{what}: recipients read back");
+    assert_eq!(
+        read.direct_recipients, policy.direct_recipients,
+        "{what}: direct recipients read back"
+    );
+    assert_eq!(read.bounces, policy.bounces, "{what}: bounces read back");
+}
