@@ -147,3 +147,42 @@ fn postconf_e_5000_lines(bencher: divan::Bencher<'_, '_>) {
         assert!(status.success());
     });
 }
+
+/// A server relay that refuses unverified senders (Amazon SES), so that
+/// plans look for forwarding out of the server.
+fn ses_policy() -> Policy {
+    let mut policy = Policy::default();
+    policy
+        .set_server(smarthost_core::Smarthost::new(
+            "[email-smtp.us-east-1.amazonaws.com]:587".parse().unwrap(),
+        ))
+        .unwrap();
+    policy
+}
+
+/// Plan with the forwarding check: `aliases` = 0 has no alias tables; else
+/// that many virtual aliases (half of them forwarding out) and as many
+/// /etc/aliases entries, of which the check reads only what it needs to
+/// find its 1,000 targets (library-only, rendered into a folder).
+#[divan::bench(args = [0, 100_000], sample_count = 10)]
+fn plan_forwarding_check(bencher: divan::Bencher<'_, '_>, aliases: usize) {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc/postfix")).unwrap();
+    let mut main = String::from("myhostname = mx.example\nmydestination = $myhostname, localhost\n");
+    if aliases > 0 {
+        let (mut virtual_text, mut local) = (String::from("hosted.example anything\n"), String::new());
+        for i in 0..aliases {
+            let _ = writeln!(virtual_text, "u{i}@hosted.example t{i}@outside{}.example", i % 2);
+            let _ = writeln!(local, "a{i}: local{i}, far{i}@elsewhere.example");
+        }
+        std::fs::write(root.join("etc/postfix/virtual"), virtual_text).unwrap();
+        std::fs::write(root.join("etc/aliases"), local).unwrap();
+        main.push_str("virtual_alias_maps = hash:/etc/postfix/virtual\nalias_maps = hash:/etc/aliases\n");
+    }
+    std::fs::write(root.join("etc/postfix/main.cf"), main).unwrap();
+    let writer = PostfixWriter::new(PostfixOptions::render_into(root));
+    let policy = ses_policy();
+    bencher.bench(|| writer.plan(&policy).unwrap().warnings.len());
+}

@@ -1,10 +1,11 @@
-//! A large alias table must not slow plans: 100,000 virtual aliases (half
-//! of them forwarding out) and a 100,000-line /etc/aliases, planned with a
-//! server relay that refuses unverified senders, against the same plan
-//! without the tables. Rendering into a folder: no Postfix needed.
+//! A large alias table gives bounded warnings: 100,000 virtual aliases
+//! (half of them forwarding out) and a 100,000-line /etc/aliases, planned
+//! with a server relay that refuses unverified senders, warn about 10
+//! targets and count the rest up to the cap of 1,000. Rendering into a
+//! folder: no Postfix needed. How long such a plan takes is measured by the
+//! `plan_forwarding_check` bench (benches/postfix.rs), not here.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
 
 use postfix_backend::{PostfixOptions, PostfixWriter};
 use smarthost_core::{ConfigWriter, Encryption, Policy, RelayHost, Smarthost};
@@ -26,7 +27,7 @@ fn seed(root: &std::path::Path, with_tables: bool) {
     std::fs::write(root.join("etc/postfix/main.cf"), main).unwrap();
 }
 
-fn time_plans(with_tables: bool) -> (Duration, Vec<String>) {
+fn plan_warnings(with_tables: bool) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), with_tables);
     let writer = PostfixWriter::new(PostfixOptions::render_into(dir.path()));
@@ -37,26 +38,15 @@ fn time_plans(with_tables: bool) -> (Duration, Vec<String>) {
                 .with_encryption(Encryption::Starttls),
         )
         .unwrap();
-    let mut best = Duration::MAX;
-    let mut warnings = Vec::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        let plan = writer.plan(&policy).unwrap();
-        best = best.min(start.elapsed());
-        warnings = plan.warnings;
-    }
-    (best, warnings)
+    writer.plan(&policy).unwrap().warnings
 }
 
 #[test]
-fn a_100k_alias_table_keeps_plans_fast_and_warnings_bounded() {
-    let (without, _) = time_plans(false);
-    let (with, warnings) = time_plans(true);
-    eprintln!("plan without alias tables: {without:?}; with 100,000 virtual aliases and 100,000 aliases: {with:?}");
-    let forwarded: Vec<&String> = warnings
-        .iter()
-        .filter(|w| w.contains("forwarded to") || w.contains("more forwarding target"))
-        .collect();
+fn a_100k_alias_table_gives_bounded_warnings() {
+    let forwarding = |w: &String| w.contains("forwarded to") || w.contains("more forwarding target");
+    assert!(!plan_warnings(false).iter().any(forwarding));
+    let warnings = plan_warnings(true);
+    let forwarded: Vec<&String> = warnings.iter().filter(|w| forwarding(w)).collect();
     // 10 warnings and one line with the count of the rest.
     assert_eq!(forwarded.len(), 11, "{forwarded:#?}");
     assert!(
@@ -64,7 +54,4 @@ fn a_100k_alias_table_keeps_plans_fast_and_warnings_bounded() {
         "{}",
         forwarded[10]
     );
-    // Collection stops at 1,000 targets: reading the tables is bounded by
-    // what is needed to find them, far below a second even unoptimised.
-    assert!(with < without + Duration::from_secs(1), "{with:?} vs {without:?}");
 }
