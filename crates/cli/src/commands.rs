@@ -90,9 +90,11 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
             // Input is validated (and checked, with --check) before
             // anything is locked or read.
             let new = checked(cli, set, policy_input::settings(cli)?.server.check_certificate)?;
-            change(cli, &set.change, |policy| policy.set_server(new).map_err(Into::into))
+            change(cli, &set.change, None, |policy| {
+                policy.set_server(new).map_err(Into::into)
+            })
         }
-        Command::Server(ServerCommand::Disable(args)) => change(cli, args, |policy| {
+        Command::Server(ServerCommand::Disable(args)) => change(cli, args, None, |policy| {
             if policy.server.take().is_none() {
                 return Err(CliError::NothingToDo(
                     "nothing to disable: no server-wide smarthost is set".into(),
@@ -102,24 +104,27 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
         }),
         Command::Domain(DomainCommand::Set { domain, direct, set }) => {
             let domain = DomainName::parse(domain)?;
+            let scope = domain.clone();
             if *direct {
-                return change(cli, &set.change, |policy| policy.set_direct(domain).map_err(Into::into));
+                return change(cli, &set.change, Some(&scope), |policy| {
+                    policy.set_direct(domain).map_err(Into::into)
+                });
             }
             let new = checked(cli, set, policy_input::settings(cli)?.domain.check_certificate)?;
-            change(cli, &set.change, |policy| {
+            change(cli, &set.change, Some(&scope), |policy| {
                 policy.set_domain(domain, new).map_err(Into::into)
             })
         }
         Command::Mailbox(MailboxCommand::Set { address, set }) => {
             let mailbox = Mailbox::parse_field("mailbox", address)?;
             let new = checked(cli, set, policy_input::settings(cli)?.domain.check_certificate)?;
-            change(cli, &set.change, |policy| {
+            change(cli, &set.change, None, |policy| {
                 policy.set_mailbox(mailbox, new).map_err(Into::into)
             })
         }
         Command::Mailbox(MailboxCommand::Disable { address, change: args }) => {
             let mailbox = Mailbox::parse_field("mailbox", address)?;
-            change(cli, args, |policy| {
+            change(cli, args, None, |policy| {
                 if policy.mailboxes.remove(&mailbox).is_none() {
                     return Err(CliError::NothingToDo(format!(
                         "nothing to disable: mailbox {mailbox} has no smarthost"
@@ -139,13 +144,13 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
                     policy_input::settings(cli)?.server.check_certificate,
                 )?)
             };
-            change(cli, &set.change, |policy| {
+            change(cli, &set.change, None, |policy| {
                 policy.set_recipient(domain, new).map_err(Into::into)
             })
         }
         Command::Recipient(RecipientCommand::Disable { domain, change: args }) => {
             let domain = recipient_domain(domain)?;
-            change(cli, args, |policy| {
+            change(cli, args, None, |policy| {
                 let relayed = policy.recipients.remove(&domain).is_some();
                 if !relayed && !policy.direct_recipients.remove(&domain) {
                     return Err(CliError::NothingToDo(format!(
@@ -165,14 +170,14 @@ fn dispatch(cli: &Cli) -> Result<u8, CliError> {
                     policy_input::settings(cli)?.server.check_certificate,
                 )?),
             };
-            change(cli, &set.change, |policy| Ok(policy.set_bounces(bounces)?))
+            change(cli, &set.change, None, |policy| Ok(policy.set_bounces(bounces)?))
         }
         Command::TestSend(args) => crate::health::test_send(cli, args),
         Command::Status(args) => crate::health::status(cli, args),
         Command::Doctor(args) => crate::health::doctor(cli, args),
         Command::Domain(DomainCommand::Disable { domain, change: args }) => {
             let domain = DomainName::parse(domain)?;
-            change(cli, args, |policy| {
+            change(cli, args, Some(&domain), |policy| {
                 let relayed = policy.domains.remove(&domain).is_some();
                 if !relayed && !policy.direct.remove(&domain) {
                     return Err(CliError::NothingToDo(format!(
@@ -238,10 +243,13 @@ fn rename_field(e: smarthost_core::Error, from: &str, to: &str) -> smarthost_cor
 }
 
 /// Reads the current state, changes it, then plans and applies. Features
-/// come from the settings file.
+/// come from the settings file. A change of one sender domain (`domain`)
+/// reads and plans only what bears on it (`ConfigWriter::read_for_domain`):
+/// on a large Postfix server, its lines are changed by key.
 fn change(
     cli: &Cli,
     args: &ChangeArgs,
+    domain: Option<&DomainName>,
     edit: impl FnOnce(&mut Policy) -> Result<(), CliError>,
 ) -> Result<u8, CliError> {
     let settings = policy_input::settings_file(cli)?;
@@ -249,7 +257,10 @@ fn change(
     // One hold of the lock from the read to the commit: no other run can
     // change the configuration between what this one read and what it writes.
     let _held = backend.hold()?;
-    let mut policy = backend.read()?;
+    let mut policy = match domain {
+        Some(domain) => backend.read_for_domain(domain)?,
+        None => backend.read()?,
+    };
     // Without a settings file the certificate checks stay as the current
     // configuration has them, so a change of one domain leaves every other
     // relay's TLS entry as it is.
@@ -257,7 +268,11 @@ fn change(
         policy.features = features;
     }
     edit(&mut policy)?;
-    converge(cli, &backend, &policy, args.dry_run)
+    let plan = match domain {
+        Some(domain) => backend.plan_for_domain(domain, &policy)?,
+        None => backend.plan(&policy)?,
+    };
+    carry_out::plan(cli, &backend, &plan, args.dry_run)
 }
 
 fn converge(cli: &Cli, backend: &BoxedWriter<'_>, desired: &Policy, dry_run: bool) -> Result<u8, CliError> {

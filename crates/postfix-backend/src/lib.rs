@@ -32,6 +32,7 @@
 mod apply;
 mod cf;
 mod compiled;
+mod domain_change;
 mod edit;
 mod error;
 mod forwarding;
@@ -50,7 +51,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use smarthost_core::transaction::{self, Recovered, Session, SessionGuard};
-use smarthost_core::{Applied, ConfigWriter, Plan, Policy};
+use smarthost_core::{Applied, ConfigWriter, DomainName, Plan, Policy};
 
 pub use error::Error;
 pub use maps::MapType;
@@ -379,6 +380,8 @@ struct Probe {
 pub struct PostfixWriter {
     options: PostfixOptions,
     session: Session,
+    /// What the last `read_for_domain` read, for its plan.
+    remembered: std::sync::Arc<std::sync::Mutex<domain_change::Remembered>>,
 }
 
 impl PostfixWriter {
@@ -386,7 +389,11 @@ impl PostfixWriter {
     pub fn new(options: PostfixOptions) -> Self {
         let lock = options.on_disk(&options.config_dir).join(transaction::LOCK_FILE);
         let session = Session::new(lock, options.lock_wait);
-        PostfixWriter { options, session }
+        PostfixWriter {
+            options,
+            session,
+            remembered: Default::default(),
+        }
     }
 
     /// The options.
@@ -434,6 +441,35 @@ impl ConfigWriter for PostfixWriter {
     fn plan(&self, desired: &Policy) -> Result<Plan, Error> {
         let (paths, _guard, recovered) = self.enter(false)?;
         let mut plan = plan::plan(&self.options, &paths, desired)?;
+        if let Some(r) = recovered {
+            plan.warnings.insert(0, r.message());
+        }
+        Ok(plan)
+    }
+
+    /// The tables are read as a small policy: every rule, the domain's own
+    /// entries, and one other domain of each kind of relay setting (see
+    /// [`ConfigWriter::read_for_domain`]); the whole configuration when
+    /// the tables are not in this backend's own form.
+    fn read_for_domain(&self, domain: &DomainName) -> Result<Policy, Error> {
+        let (paths, _guard, _) = self.enter(false)?;
+        let mut remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        domain_change::read_for_domain(&self.options, &paths, domain, &mut remembered)
+    }
+
+    /// Changes the domain's lines in the tables by key (the compiled
+    /// tables with `postmap -i`/`-d` as for any small change) when nothing
+    /// else changes; else plans the whole configuration with that change.
+    fn plan_for_domain(&self, domain: &DomainName, desired: &Policy) -> Result<Plan, Error> {
+        let (paths, _guard, recovered) = self.enter(false)?;
+        let mut remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut plan = domain_change::plan_for_domain(&self.options, &paths, domain, desired, &mut remembered)?;
         if let Some(r) = recovered {
             plan.warnings.insert(0, r.message());
         }

@@ -21,6 +21,7 @@ use crate::{Paths, PostfixOptions};
 /// the state file and the tables' texts. The plan's texts and its
 /// [`Basis`] come from the same read, and so does the check that a plan is
 /// still current.
+#[derive(PartialEq, Eq)]
 pub(crate) struct Snapshot(Vec<(PathBuf, Option<String>)>);
 
 impl Snapshot {
@@ -164,12 +165,25 @@ fn rewrite_reason(options: &PostfixOptions, path: &Path, sensitive: bool) -> Opt
 }
 
 pub(crate) fn plan(options: &PostfixOptions, paths: &Paths, desired: &Policy) -> Result<Plan, Error> {
-    let mut plan = Plan::new("postfix");
-    let mut snapshot = Snapshot::read(paths)?;
-    plan.basis = Some(snapshot.basis());
+    let snapshot = Snapshot::read(paths)?;
     // The layout says each smarthost's warnings (`Policy::warnings`), once
     // per distinct relay, encryption and credentials.
     let layout = Layout::new(desired, options)?;
+    plan_layout(options, paths, snapshot, layout, desired)
+}
+
+/// The plan that turns the files of `snapshot` into `layout`, the layout
+/// of `desired` (or one whose tables were edited by key to the same
+/// effect, see `domain_change`).
+pub(crate) fn plan_layout(
+    options: &PostfixOptions,
+    paths: &Paths,
+    mut snapshot: Snapshot,
+    layout: Layout,
+    desired: &Policy,
+) -> Result<Plan, Error> {
+    let mut plan = Plan::new("postfix");
+    plan.basis = Some(snapshot.basis());
     plan.warnings.extend(layout.warnings.iter().cloned());
     if let Some(field) = &layout.backups {
         plan.warnings.extend(backups_supported(paths, field)?);

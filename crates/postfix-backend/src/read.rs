@@ -240,31 +240,68 @@ fn is_direct(service: &str, hops: &str) -> bool {
     service == SMTP_TRANSPORT && hops.trim().is_empty()
 }
 
+/// The texts of every table the read looks at, each a list of files (a
+/// parameter may name several).
+#[derive(Default)]
+pub(crate) struct Sources {
+    pub(crate) secrets: Vec<String>,
+    pub(crate) tls_policy: Vec<String>,
+    pub(crate) sender_transport: Vec<String>,
+    pub(crate) sender_relay: Vec<String>,
+    /// smarthost's own recipient routes, when main.cf's transport_maps
+    /// names them.
+    pub(crate) routes: Vec<String>,
+    pub(crate) hop_secrets: Vec<String>,
+}
+
+impl Sources {
+    /// Reads the tables main.cf names.
+    fn read(main: &CfFile, options: &PostfixOptions, paths: &Paths) -> Result<Sources, Error> {
+        // Only smarthost's own recipient routes: the administrator's
+        // transport tables route other things (local transports, relays of
+        // their own).
+        let routes_path = paths.table(RECIPIENT_ROUTES_MAP);
+        let ours_named = table_files(main.get(TRANSPORT_MAPS).unwrap_or(""), options).contains(&routes_path);
+        Ok(Sources {
+            secrets: table_texts(main, SASL_PASSWORD_MAPS, options)?,
+            tls_policy: table_texts(main, TLS_POLICY_MAPS, options)?,
+            sender_transport: table_texts(main, SENDER_TRANSPORT_MAPS, options)?,
+            sender_relay: table_texts(main, SENDER_RELAY_MAPS, options)?,
+            routes: if ours_named {
+                read_optional(&routes_path)?.into_iter().collect()
+            } else {
+                Vec::new()
+            },
+            hop_secrets: read_optional(&paths.table(NEXTHOP_SECRETS_MAP))?.into_iter().collect(),
+        })
+    }
+}
+
 pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Error> {
-    let main_path = paths.main_cf.clone();
-    let main = CfFile::parse(&read_optional(&main_path)?.unwrap_or_default(), Kind::Main);
-    let secrets = table_texts(&main, SASL_PASSWORD_MAPS, options)?;
-    let tls_policy = table_texts(&main, TLS_POLICY_MAPS, options)?;
-    let sender_transport = table_texts(&main, SENDER_TRANSPORT_MAPS, options)?;
-    let sender_relay = table_texts(&main, SENDER_RELAY_MAPS, options)?;
-    // Only smarthost's own recipient routes: the administrator's transport
-    // tables route other things (local transports, relays of their own).
-    let routes_path = paths.table(RECIPIENT_ROUTES_MAP);
-    let ours_named = table_files(main.get(TRANSPORT_MAPS).unwrap_or(""), options).contains(&routes_path);
-    let routes: Vec<String> = if ours_named {
-        read_optional(&routes_path)?.into_iter().collect()
-    } else {
-        Vec::new()
-    };
-    let hop_secrets: Vec<String> = read_optional(&paths.table(NEXTHOP_SECRETS_MAP))?.into_iter().collect();
+    let main = CfFile::parse(&read_optional(&paths.main_cf)?.unwrap_or_default(), Kind::Main);
+    let sources = Sources::read(&main, options, paths)?;
+    from_sources(&paths.main_cf, &main, &sources)
+}
+
+/// The policy of main.cf (at `main_path`, for errors) and the tables'
+/// texts.
+pub(crate) fn from_sources(main_path: &Path, main: &CfFile, sources: &Sources) -> Result<Policy, Error> {
+    let Sources {
+        secrets,
+        tls_policy,
+        sender_transport,
+        sender_relay,
+        routes,
+        hop_secrets,
+    } = sources;
     let mut current = Current {
-        main_path: main_path.clone(),
+        main_path: main_path.to_owned(),
         default_transport: main.get(DEFAULT_TRANSPORT).map(str::to_owned),
         global_level: main.get(TLS_SECURITY_LEVEL).unwrap_or("none").to_owned(),
-        secrets: tables(&secrets),
-        hop_secrets: tables(&hop_secrets),
-        tls_policy: tables(&tls_policy),
-        sender_transport: tables(&sender_transport),
+        secrets: tables(secrets),
+        hop_secrets: tables(hop_secrets),
+        tls_policy: tables(tls_policy),
+        sender_transport: tables(sender_transport),
         relays: FastMap::default(),
         unchecked: (false, false),
     };
@@ -285,7 +322,7 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
         policy.server = Some(current.smarthost(DEFAULT_TRANSPORT, list, None, Some(service), Level::Server)?);
     }
     let mut domains = Vec::new();
-    for (key, relay) in sorted_entries(&sender_relay) {
+    for (key, relay) in sorted_entries(sender_relay) {
         let what = || format!("{SENDER_RELAY_MAPS} {key}");
         let transport = current.transport_of(&key).map(|(service, _)| service);
         let rename = |e: Error| match e {
@@ -324,7 +361,7 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
     // entries without a relay entry.
     let mut direct = Vec::new();
     let mut bounce = None;
-    for (key, value) in sorted_entries(&sender_transport) {
+    for (key, value) in sorted_entries(sender_transport) {
         let (service, list) = value.split_once(':').unwrap_or((&value, ""));
         if key == NULL_SENDER {
             bounce = Some((service.to_owned(), list.to_owned()));
@@ -345,7 +382,7 @@ pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Er
         }
         _ => {}
     }
-    for (key, value) in sorted_entries(&routes) {
+    for (key, value) in sorted_entries(routes) {
         let what = format!("{TRANSPORT_MAPS} {key}");
         let Some((service, list)) = value.split_once(':') else {
             continue;

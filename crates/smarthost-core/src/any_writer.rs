@@ -19,6 +19,7 @@
 
 use std::fmt;
 
+use crate::domain::DomainName;
 use crate::error_kind::{Classify, ErrorKind};
 use crate::plan::Plan;
 use crate::policy::Policy;
@@ -99,6 +100,12 @@ impl<W: ConfigWriter> ConfigWriter for Erased<W> {
     fn plan(&self, desired: &Policy) -> Result<Plan, WriterError> {
         self.0.plan(desired).map_err(WriterError::new)
     }
+    fn read_for_domain(&self, domain: &DomainName) -> Result<Policy, WriterError> {
+        self.0.read_for_domain(domain).map_err(WriterError::new)
+    }
+    fn plan_for_domain(&self, domain: &DomainName, desired: &Policy) -> Result<Plan, WriterError> {
+        self.0.plan_for_domain(domain, desired).map_err(WriterError::new)
+    }
     fn apply(&self, plan: &Plan) -> Result<Applied, WriterError> {
         self.0.apply(plan).map_err(WriterError::new)
     }
@@ -125,6 +132,12 @@ impl<W: ConfigWriter + ?Sized> ConfigWriter for Box<W> {
     }
     fn plan(&self, desired: &Policy) -> Result<Plan, W::Error> {
         (**self).plan(desired)
+    }
+    fn read_for_domain(&self, domain: &DomainName) -> Result<Policy, W::Error> {
+        (**self).read_for_domain(domain)
+    }
+    fn plan_for_domain(&self, domain: &DomainName, desired: &Policy) -> Result<Plan, W::Error> {
+        (**self).plan_for_domain(domain, desired)
     }
     fn apply(&self, plan: &Plan) -> Result<Applied, W::Error> {
         (**self).apply(plan)

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::domain::DomainName;
 use crate::error_kind::{Classify, ErrorKind};
 use crate::plan::{Change, FileChange, Plan};
 use crate::policy::Policy;
@@ -41,6 +42,31 @@ pub trait ConfigWriter {
     /// apart from reading; the same inputs give the same plan, and planning
     /// the policy that was just applied gives an empty plan.
     fn plan(&self, desired: &Policy) -> Result<Plan, Self::Error>;
+
+    /// Reads the configuration for a change of one sender domain: a policy
+    /// with every rule that bears on `domain`'s entries. A backend whose
+    /// tables are large may leave out other domains that the change cannot
+    /// affect (Postfix keeps one domain of each kind of relay setting), so
+    /// this policy is only for [`ConfigWriter::plan_for_domain`]: change
+    /// `domain` in it (its smarthost, its direct exception, `features`) and
+    /// nothing else. The default reads everything ([`ConfigWriter::read`]).
+    fn read_for_domain(&self, domain: &DomainName) -> Result<Policy, Self::Error> {
+        let _ = domain;
+        self.read()
+    }
+
+    /// Plans `desired`: the policy of [`ConfigWriter::read_for_domain`]
+    /// with only `domain` (and `features`) changed. The plan is the one
+    /// [`ConfigWriter::plan`] gives for the whole configuration with that
+    /// change; a backend may compute it by key. A `desired` that differs
+    /// elsewhere is refused (a backend that read only part of the domains
+    /// cannot tell what the others should be). Hold the lock
+    /// ([`ConfigWriter::hold`]) from the read to the apply. The default is
+    /// [`ConfigWriter::plan`].
+    fn plan_for_domain(&self, domain: &DomainName, desired: &Policy) -> Result<Plan, Self::Error> {
+        let _ = domain;
+        self.plan(desired)
+    }
 
     /// Carries a plan out: atomically, with backups, validation and reload,
     /// restoring the previous configuration when a step fails. A plan made
