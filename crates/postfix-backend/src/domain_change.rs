@@ -64,8 +64,8 @@ pub(crate) struct Narrowed<'s> {
 }
 
 /// What [`read_for_domain`] read and found, so that [`plan_for_domain`]
-/// does not walk the tables again when they are still the same (compared
-/// byte for byte).
+/// neither reads nor walks the tables again (apply reads them once more
+/// and refuses the plan if they changed).
 #[derive(Default)]
 pub(crate) struct Remembered(Option<Read>);
 
@@ -432,13 +432,14 @@ pub(crate) fn plan_for_domain(
     desired: &Policy,
     remembered: &mut Remembered,
 ) -> Result<smarthost_core::Plan, Error> {
-    let snapshot = Snapshot::read(paths)?;
-    let remembered = remembered
-        .0
-        .take()
-        .filter(|(d, files, _, _)| d == domain && *files == snapshot);
+    // The files `read_for_domain` read are the plan's basis: when they
+    // changed since, apply finds it and refuses the plan as stale.
+    let (snapshot, remembered) = match remembered.0.take().filter(|(d, ..)| d == domain) {
+        Some((_, files, kept, policy)) => (files, Some((kept, policy))),
+        None => (Snapshot::read(paths)?, None),
+    };
     let narrowed = match &remembered {
-        Some((_, _, kept, policy)) => Some(Narrowed {
+        Some((kept, policy)) => Some(Narrowed {
             policy: policy.clone(),
             texts: SENDER_TABLES.map(|name| snapshot.get(&paths.table(name)).expect("a managed file")),
             kept: kept

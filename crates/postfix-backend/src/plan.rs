@@ -21,7 +21,6 @@ use crate::{Paths, PostfixOptions};
 /// the state file and the tables' texts. The plan's texts and its
 /// [`Basis`] come from the same read, and so does the check that a plan is
 /// still current.
-#[derive(PartialEq, Eq)]
 pub(crate) struct Snapshot(Vec<(PathBuf, Option<String>)>);
 
 impl Snapshot {
