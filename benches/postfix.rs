@@ -70,6 +70,36 @@ fn apply_one_domain_change_100k(bencher: divan::Bencher<'_, '_>) {
     });
 }
 
+/// The same change as `smarthost domain disable`/`domain set` make it:
+/// read and planned by key (`read_for_domain`, `plan_for_domain`), then
+/// applied (the compiled tables updated in place).
+#[divan::bench(sample_count = 10)]
+fn apply_one_domain_by_key_100k(bencher: divan::Bencher<'_, '_>) {
+    if !has("postmap") {
+        eprintln!("skipped: postmap is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let writer = PostfixWriter::new(instance(dir.path(), ""));
+    let full = smarthost_benches::policy_with_domains(100_000);
+    writer.converge(&full).unwrap();
+    let (first, smarthost) = full.domains.iter().next().unwrap();
+    let toggle = Cell::new(false);
+    bencher.bench_local(|| {
+        toggle.set(!toggle.get());
+        let _held = writer.hold().unwrap();
+        let mut policy = writer.read_for_domain(first).unwrap();
+        if toggle.get() {
+            policy.domains.remove(first);
+        } else {
+            policy.domains.insert(first.clone(), smarthost.clone());
+        }
+        let plan = writer.plan_for_domain(first, &policy).unwrap();
+        let applied = writer.apply(&plan).unwrap();
+        assert_eq!(applied.ran.len(), 2, "{:?}", plan.changes.len());
+    });
+}
+
 /// The unavoidable part of the change above: postmap of the same two tables.
 #[divan::bench(sample_count = 10)]
 fn postmap_two_tables_100k(bencher: divan::Bencher<'_, '_>) {
