@@ -160,8 +160,9 @@ struct Compile {
     /// `postmap` of the whole staged text table.
     full: Vec<String>,
     /// The commands (each with its stdin) that update a staged copy of
-    /// the current compiled table in place, when few keys changed.
-    incremental: Option<Vec<(Vec<String>, String)>>,
+    /// the current compiled table (copied first from `.0`) in place, when
+    /// few keys changed.
+    incremental: Option<(PathBuf, Vec<(Vec<String>, String)>)>,
 }
 
 impl Compile {
@@ -170,7 +171,8 @@ impl Compile {
     /// table alone), else in full. Returns what ran.
     fn run(&self, plan: &Plan) -> Result<Vec<String>, Error> {
         let mut ran = Vec::new();
-        if let Some(commands) = &self.incremental {
+        if let Some((current, commands)) = &self.incremental {
+            copy_compiled(current, &self.staged, self.mode)?;
             let updated = commands.iter().try_for_each(|(argv, input)| {
                 ran.push(format!(
                     "{} ({} line(s) on stdin)",
@@ -204,35 +206,63 @@ fn copy_compiled(current: &Path, staged: &Path, mode: u32) -> Result<(), Error> 
     Ok(())
 }
 
-/// Runs every table's compilation, each table on its own thread (postmap
-/// is a process per table; the tables are independent), and returns what
-/// ran, in the order of `jobs`.
-fn compile_all(jobs: &[Compile], plan: &Plan) -> Result<Vec<String>, Error> {
-    let results: Vec<Result<Vec<String>, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs.iter().map(|job| scope.spawn(move || job.run(plan))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    });
-    let mut ran = Vec::new();
-    for result in results {
-        ran.extend(result?);
-    }
-    Ok(ran)
-}
-
 /// Stages every file of the plan, and compiles each changed table from its
 /// staged copy into a staged compiled table (in place on a staged copy of
 /// the current one when few keys changed, see [`crate::incremental`]), so
 /// that the text and the compiled tables are replaced together. Compiled
 /// tables of a map type main.cf no longer names are removed.
+///
+/// Each table is compiled on its own thread (postmap is a process per
+/// table; the tables are independent), started as soon as its text is
+/// staged, so that copying and updating one compiled table overlaps with
+/// writing and fsyncing the next text. What ran is returned in the order
+/// of the plan.
 fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transaction<'_>) -> Result<Vec<String>, Error> {
     let compile = options.compile_maps && options.map_type.needs_postmap();
     for stale in stale_compiled(options, paths, plan) {
         tx.remove(&stale.path, stale.sensitive)?;
     }
-    let mut jobs = Vec::new();
+    let (compiled, results) = std::thread::scope(|scope| {
+        let mut running = Vec::new();
+        let staged = stage_files(options, paths, plan, tx, compile, |job| {
+            let target = (job.target.clone(), job.mode, job.sensitive);
+            running.push((target, scope.spawn(move || job.run(plan))));
+        });
+        // Every started compilation is waited for, also when staging failed.
+        let results: Vec<_> = running
+            .into_iter()
+            .map(|(target, h)| {
+                (
+                    target,
+                    h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                )
+            })
+            .collect();
+        (staged, results)
+    });
+    compiled?;
+    let mut ran = Vec::new();
+    let mut targets = Vec::new();
+    for (target, result) in results {
+        ran.extend(result?);
+        targets.push(target);
+    }
+    for (target, mode, sensitive) in targets {
+        tx.adopt(&target, mode, sensitive)?;
+    }
+    Ok(ran)
+}
+
+/// Writes (or removes) each file of the plan in the transaction, and hands
+/// each changed table's compilation to `start`.
+fn stage_files(
+    options: &PostfixOptions,
+    paths: &Paths,
+    plan: &Plan,
+    tx: &mut Transaction<'_>,
+    compile: bool,
+    mut start: impl FnMut(Compile),
+) -> Result<(), Error> {
     for file in plan.files() {
         paths.ensure_parent(file.path())?;
         let is_table = own_table(paths, file.path()).is_some();
@@ -245,14 +275,9 @@ fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transact
                 if let (true, true, Some(db)) = (compile, is_table, options.map_type.compiled_path(file.path())) {
                     let staged_text = tx.staged_path(file.path())?;
                     let staged = tx.staged_path(&db)?;
-                    let incremental = match incremental::plan(options, file.path(), file.before(), text) {
-                        Some(changes) => {
-                            copy_compiled(&db, &staged, file.mode())?;
-                            Some(incremental::commands(options, &staged_text, &changes))
-                        }
-                        None => None,
-                    };
-                    jobs.push(Compile {
+                    let incremental = incremental::plan(options, file.path(), file.before(), text)
+                        .map(|changes| (db.clone(), incremental::commands(options, &staged_text, &changes)));
+                    start(Compile {
                         target: db,
                         mode: file.mode(),
                         sensitive: file.is_sensitive(),
@@ -270,11 +295,7 @@ fn stage(options: &PostfixOptions, paths: &Paths, plan: &Plan, tx: &mut Transact
             }
         }
     }
-    let ran = compile_all(&jobs, plan)?;
-    for job in &jobs {
-        tx.adopt(&job.target, job.mode, job.sensitive)?;
-    }
-    Ok(ran)
+    Ok(())
 }
 
 /// How far in the past a new main.cf's modification time is set.

@@ -141,9 +141,9 @@ pub(crate) fn own_entry(line: &str) -> Option<(&str, &str)> {
     let (key, value) = (&line.as_bytes()[..space], &line.as_bytes()[space + 1..]);
     // Folded without early exit, so that the compiler checks many bytes
     // at once (this runs on every line of a 100,000-entry table).
-    let bad_key = key
-        .iter()
-        .fold(false, |bad, &b| bad | (b <= b' ') | (b == 0x7f) | b.is_ascii_uppercase());
+    let bad_key = key.iter().fold(false, |bad, &b| {
+        bad | (b <= b' ') | (b == 0x7f) | b.is_ascii_uppercase()
+    });
     let bad_value = value.iter().fold(false, |bad, &b| bad | (b < b' ') | (b == 0x7f));
     let spaced = value.first().is_none_or(|&b| b == b' ') || value.last() == Some(&b' ');
     if key.is_empty() || bad_key || bad_value || spaced {
