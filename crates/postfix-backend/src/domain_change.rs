@@ -67,10 +67,10 @@ pub(crate) struct Narrowed<'s> {
 /// neither reads nor walks the tables again (apply reads them once more
 /// and refuses the plan if they changed).
 #[derive(Default)]
-pub(crate) struct Remembered(Option<Read>);
+pub(crate) struct Remembered(Option<DomainRead>);
 
 /// The domain, the files as read, the entries kept and the small policy.
-type Read = (DomainName, Snapshot, [Vec<(String, String)>; 3], Policy);
+type DomainRead = (DomainName, Snapshot, [Vec<(String, String)>; 3], Policy);
 
 /// Only the domain: the files read hold passwords.
 impl std::fmt::Debug for Remembered {
