@@ -19,6 +19,7 @@
 //! other than tab; a literal string `'...'`, likewise; a comment starts
 //! with `#` and runs to the end of the line; a line ends with LF or CRLF.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::de::IgnoredAny;
@@ -43,9 +44,9 @@ enum Section {
 
 /// The policy in the usual layout, or `None` when the text uses anything
 /// else (then the `toml` crate reads it).
-pub(super) fn scan(text: &str) -> Option<PolicyToml> {
-    let mut server: Option<SmarthostToml> = None;
-    let mut domains: Vec<(String, SmarthostToml)> = Vec::new();
+pub(super) fn scan(text: &str) -> Option<PolicyToml<'_>> {
+    let mut server: Option<SmarthostToml<'_>> = None;
+    let mut domains: Vec<(Cow<'_, str>, SmarthostToml<'_>)> = Vec::new();
     let mut features = Features::default();
     // Which of `[features]`, `[features.server]`, `[features.domain]` were
     // seen: each may appear once.
@@ -74,7 +75,7 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml> {
                 // A repeated name is found when the domains are validated,
                 // which then leaves the error to the toml crate.
                 Header::Domain(name) => {
-                    domains.push((name.to_owned(), empty()));
+                    domains.push((Cow::Borrowed(name), empty()));
                     Section::Domain(domains.len() - 1)
                 }
                 Header::Features(which) if !feature_tables[which] => {
@@ -129,7 +130,7 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml> {
     })
 }
 
-fn empty() -> SmarthostToml {
+fn empty<'a>() -> SmarthostToml<'a> {
     SmarthostToml {
         relay: None,
         provider: None,
@@ -144,28 +145,29 @@ fn empty() -> SmarthostToml {
 }
 
 /// The domains of a policy: from the `toml` crate, sorted by key; from
-/// [`scan`], in file order (keys unique).
-pub(super) enum Domains {
-    Sorted(BTreeMap<String, SmarthostToml>),
-    Listed(Vec<(String, SmarthostToml)>),
+/// [`scan`], in file order (keys unique), their text borrowed from the
+/// file's.
+pub(super) enum Domains<'a> {
+    Sorted(BTreeMap<String, SmarthostToml<'a>>),
+    Listed(Vec<(Cow<'a, str>, SmarthostToml<'a>)>),
 }
 
-impl Default for Domains {
+impl Default for Domains<'_> {
     fn default() -> Self {
         Domains::Sorted(BTreeMap::new())
     }
 }
 
-impl<'de> Deserialize<'de> for Domains {
+impl<'de> Deserialize<'de> for Domains<'_> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         BTreeMap::deserialize(d).map(Domains::Sorted)
     }
 }
 
-impl Domains {
-    pub(super) fn into_vec(self) -> Vec<(String, SmarthostToml)> {
+impl<'a> Domains<'a> {
+    pub(super) fn into_vec(self) -> Vec<(Cow<'a, str>, SmarthostToml<'a>)> {
         match self {
-            Domains::Sorted(map) => map.into_iter().collect(),
+            Domains::Sorted(map) => map.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect(),
             Domains::Listed(list) => list,
         }
     }
@@ -276,7 +278,7 @@ fn comment_ok(comment: &str) -> bool {
 
 /// Stores one key of a smarthost table; `None` for a key the table does
 /// not have, a repeated key, or a value of the wrong type.
-fn set(entry: &mut SmarthostToml, key: &str, value: Value<'_>) -> Option<()> {
+fn set<'a>(entry: &mut SmarthostToml<'a>, key: &str, value: Value<'a>) -> Option<()> {
     fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
         if slot.is_some() {
             return None;
@@ -292,17 +294,17 @@ fn set(entry: &mut SmarthostToml, key: &str, value: Value<'_>) -> Option<()> {
         };
     };
     match key {
-        "relay" => once(&mut entry.relay, text.to_owned()),
-        "provider" => once(&mut entry.provider, text.to_owned()),
+        "relay" => once(&mut entry.relay, Cow::Borrowed(text)),
+        "provider" => once(&mut entry.provider, Cow::Borrowed(text)),
         "encryption" => {
             let parsed =
                 Encryption::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text))
                     .ok()?;
             once(&mut entry.encryption, parsed)
         }
-        "username" => once(&mut entry.username, text.to_owned()),
+        "username" => once(&mut entry.username, Cow::Borrowed(text)),
         "password_file" => once(&mut entry.password_file, text.into()),
-        "password_env" => once(&mut entry.password_env, text.to_owned()),
+        "password_env" => once(&mut entry.password_env, Cow::Borrowed(text)),
         "password" => once(&mut entry.password, IgnoredAny),
         _ => None,
     }
@@ -317,12 +319,13 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::super::PolicyDocument;
+    use super::super::{Checked, PolicyDocument, SecretSource};
     use super::scan;
+    use crate::{Error, Secret};
 
     fn same(text: &str) {
         let path = Path::new("/etc/smarthost/policy.toml");
-        let reference = PolicyDocument::parse_with_toml(path, text);
+        let reference = Checked::parse_with_toml(path, text).map(Checked::into_document);
         let parsed = PolicyDocument::parse(path, text);
         match (&reference, &parsed) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
@@ -330,7 +333,7 @@ mod tests {
             _ => panic!("{text}\nreference: {reference:?}\nparsed: {parsed:?}"),
         }
         if let Some(raw) = scan(text) {
-            let fast = PolicyDocument::from_raw(path, raw);
+            let fast = Checked::from_raw(path, raw).map(Checked::into_document);
             if let Ok(fast) = fast {
                 assert_eq!(
                     Some(&fast),
@@ -338,6 +341,22 @@ mod tests {
                     "scan read what toml refuses:\n{text}"
                 );
             }
+        }
+        // parse_and_resolve is parse, then resolve: the same policy or the
+        // same error (here: files are refused, variables give a secret).
+        let resolver = |field: &str, source: &SecretSource| match source {
+            SecretSource::File(_) => Err(Error::SecretRefused {
+                field: field.to_owned(),
+                from: source.to_string(),
+            }),
+            SecretSource::Env(name) => Secret::new(format!("secret-of-{name}")),
+        };
+        let both = PolicyDocument::parse_and_resolve(path, text, &resolver);
+        let steps = parsed.and_then(|document| document.resolve(&resolver));
+        match (&steps, &both) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
+            _ => panic!("{text}\nin steps: {steps:?}\nin one: {both:?}"),
         }
     }
 
