@@ -53,12 +53,7 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml<'_>> {
     let mut feature_tables = [false; 3];
     let mut level_keys = [[false; 2]; 2];
     let mut section = Section::Root;
-    for line in text.split_inclusive('\n') {
-        // LF or CRLF ends a line; a CR anywhere else is refused below.
-        let line = match line.strip_suffix('\n') {
-            Some(line) => line.strip_suffix('\r').unwrap_or(line),
-            None => line,
-        };
+    for line in lines(text) {
         let content = line.trim_matches([' ', '\t']);
         if content.is_empty() || content.starts_with('#') {
             if !comment_ok(content) {
@@ -128,6 +123,33 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml<'_>> {
         bounces: None,
         features,
     })
+}
+
+/// The lines of `text` without the LF or CRLF that ends them; a CR
+/// anywhere else (even at the very end) stays, and is refused by the
+/// scanner. A byte loop: the lines are short, and `str::split` spent more
+/// time starting its search than searching.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let line = match position(rest, b'\n') {
+            Some(end) => {
+                let line = &rest[..end];
+                rest = &rest[end + 1..];
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None => std::mem::take(&mut rest),
+        };
+        Some(line)
+    })
+}
+
+/// Where the ASCII byte `byte` first is in `text`.
+fn position(text: &str, byte: u8) -> Option<usize> {
+    text.bytes().position(|b| b == byte)
 }
 
 fn empty<'a>() -> SmarthostToml<'a> {
@@ -215,7 +237,7 @@ fn header(content: &str) -> Option<Header<'_>> {
 /// `key = value` where value is a string or a boolean, then an optional
 /// comment.
 fn key_value(content: &str) -> Option<(&str, Value<'_>)> {
-    let eq = content.find('=')?;
+    let eq = position(content, b'=')?;
     let key = content[..eq].trim_end_matches([' ', '\t']);
     if !bare(key) {
         return None;
@@ -242,21 +264,27 @@ enum Value<'a> {
 /// A one-line basic (`"`) or literal (`'`) string without escapes at the
 /// start of `text`: its content and what follows it.
 fn string(text: &str) -> Option<(&str, &str)> {
-    let quote = text.chars().next()?;
+    let quote = *text.as_bytes().first()?;
     let body = &text[1..];
-    let end = body.find(quote)?;
+    let end = position(body, quote)?;
     let content = &body[..end];
     // Multi-line strings (`"""`, `'''`) start with an empty string
     // followed by a quote; escapes and control characters are left to the
     // toml crate.
-    if content.is_empty() && body[end + 1..].starts_with(quote) {
+    if content.is_empty() && body.as_bytes().get(end + 1) == Some(&quote) {
         return None;
     }
-    if content.contains('\\') && quote == '"' {
-        return None;
-    }
-    if content.chars().any(|c| c.is_control() && c != '\t') {
-        return None;
+    // Printable ASCII and tab in one pass; anything else (a backslash in a
+    // basic string, a control character, any non-ASCII character) is
+    // checked again character by character.
+    let plain = (content.bytes()).all(|b| matches!(b, b' '..=b'~' | b'\t') && !(quote == b'"' && b == b'\\'));
+    if !plain {
+        if content.contains('\\') && quote == b'"' {
+            return None;
+        }
+        if content.chars().any(|c| c.is_control() && c != '\t') {
+            return None;
+        }
     }
     Some((content, &body[end + 1..]))
 }
