@@ -5,8 +5,10 @@
 //! file is written in one layout: `[server]` and `[domains."name"]` tables
 //! of `key = "string"` lines, comments and blank lines. [`scan`] reads that
 //! layout (and the `[features.*]` tables of booleans) line by line into the
-//! same [`PolicyToml`] the `toml` crate would
-//! deserialize, and gives up (`None`) at anything else: escapes, multi-line
+//! same [`PolicyToml`] the `toml` crate would deserialize, except that each
+//! domain table is checked as soon as it ends instead of being kept (a
+//! table that fails the check leaves the text to the `toml` crate too), and
+//! gives up (`None`) at anything else: escapes, multi-line
 //! or non-string values, dotted or inline tables, unknown or repeated keys
 //! and tables, control characters. The caller then parses the text with the
 //! `toml` crate, which is the reference: whatever [`scan`] accepts, the
@@ -21,11 +23,12 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::{PolicyToml, SmarthostToml};
+use super::{DomainTables, PolicyToml, SmarthostToml};
 use crate::encryption::Encryption;
 use crate::features::Features;
 
@@ -34,8 +37,8 @@ enum Section {
     /// Before the first header: only comments and blank lines.
     Root,
     Server,
-    /// An index into the domains read so far.
-    Domain(usize),
+    /// The domain table being read.
+    Domain,
     /// `[features]`: holds only the two tables below.
     Features,
     /// `[features.server]` (true) or `[features.domain]` (false).
@@ -44,9 +47,12 @@ enum Section {
 
 /// The policy in the usual layout, or `None` when the text uses anything
 /// else (then the `toml` crate reads it).
-pub(super) fn scan(text: &str) -> Option<PolicyToml<'_>> {
+pub(super) fn scan<'a>(text: &'a str, base: &Path) -> Option<PolicyToml<'a>> {
     let mut server: Option<SmarthostToml<'_>> = None;
-    let mut domains: Vec<(Cow<'_, str>, SmarthostToml<'_>)> = Vec::new();
+    // Each domain table is checked when the next header (or the end)
+    // closes it; one that fails leaves the whole text to the toml crate.
+    let mut domains = DomainTables::default();
+    let mut domain: Option<(Cow<'_, str>, SmarthostToml<'_>)> = None;
     let mut features = Features::default();
     // Which of `[features]`, `[features.server]`, `[features.domain]` were
     // seen: each may appear once.
@@ -62,6 +68,9 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml<'_>> {
             continue;
         }
         if content.starts_with('[') {
+            if let Some((name, entry)) = domain.take() {
+                domains.add(base, name, entry).ok()?;
+            }
             section = match header(content)? {
                 Header::Server if server.is_none() => {
                     server = Some(empty());
@@ -70,8 +79,8 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml<'_>> {
                 // A repeated name is found when the domains are validated,
                 // which then leaves the error to the toml crate.
                 Header::Domain(name) => {
-                    domains.push((Cow::Borrowed(name), empty()));
-                    Section::Domain(domains.len() - 1)
+                    domain = Some((Cow::Borrowed(name), empty()));
+                    Section::Domain
                 }
                 Header::Features(which) if !feature_tables[which] => {
                     feature_tables[which] = true;
@@ -110,14 +119,17 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml<'_>> {
                 continue;
             }
             Section::Server => server.as_mut()?,
-            Section::Domain(i) => &mut domains[i].1,
+            Section::Domain => &mut domain.as_mut()?.1,
         };
         let (key, value) = key_value(content)?;
         set(entry, key, value)?;
     }
+    if let Some((name, entry)) = domain {
+        domains.add(base, name, entry).ok()?;
+    }
     Some(PolicyToml {
         server,
-        domains: Domains::Listed(domains),
+        domains: Domains::Checked(domains),
         mailboxes: BTreeMap::new(),
         recipients: BTreeMap::new(),
         bounces: None,
@@ -166,12 +178,11 @@ fn empty<'a>() -> SmarthostToml<'a> {
     }
 }
 
-/// The domains of a policy: from the `toml` crate, sorted by key; from
-/// [`scan`], in file order (keys unique), their text borrowed from the
-/// file's.
+/// The domains of a policy: from the `toml` crate, sorted by key, not yet
+/// checked; from [`scan`], checked one by one as they were read.
 pub(super) enum Domains<'a> {
     Sorted(BTreeMap<String, SmarthostToml<'a>>),
-    Listed(Vec<(Cow<'a, str>, SmarthostToml<'a>)>),
+    Checked(DomainTables<'a>),
 }
 
 impl Default for Domains<'_> {
@@ -183,15 +194,6 @@ impl Default for Domains<'_> {
 impl<'de> Deserialize<'de> for Domains<'_> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         BTreeMap::deserialize(d).map(Domains::Sorted)
-    }
-}
-
-impl<'a> Domains<'a> {
-    pub(super) fn into_vec(self) -> Vec<(Cow<'a, str>, SmarthostToml<'a>)> {
-        match self {
-            Domains::Sorted(map) => map.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect(),
-            Domains::Listed(list) => list,
-        }
     }
 }
 
@@ -360,7 +362,7 @@ mod tests {
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
             _ => panic!("{text}\nreference: {reference:?}\nparsed: {parsed:?}"),
         }
-        if let Some(raw) = scan(text) {
+        if let Some(raw) = scan(text, path.parent().unwrap()) {
             let fast = Checked::from_raw(path, raw).map(Checked::into_document);
             if let Ok(fast) = fast {
                 assert_eq!(
@@ -526,7 +528,7 @@ mod tests {
             if crlf {
                 text = text.replace('\n', "\r\n");
             }
-            prop_assert!(scan(&text).is_some(), "{}", text);
+            prop_assert!(scan(&text, Path::new("/etc/smarthost")).is_some(), "{}", text);
             same(&text);
         }
     }

@@ -357,7 +357,7 @@ impl Checked {
     fn parse(path: &Path, text: &str) -> Result<Checked, Error> {
         // The usual layout is read without a TOML tree; anything else, and
         // every error, comes from the toml crate (see `fast`).
-        if let Some(raw) = fast::scan(text) {
+        if let Some(raw) = fast::scan(text, path.parent().unwrap_or(Path::new(""))) {
             if let Ok(checked) = Checked::from_raw(path, raw) {
                 return Ok(checked);
             }
@@ -409,31 +409,23 @@ impl Checked {
                     .map_err(|e| e.in_field("server"))
             })
             .transpose()?;
-        // Domains of one relay share its parsed form.
-        let mut relays: HashMap<String, RelayHost> = HashMap::new();
-        let listed = raw.domains.into_vec();
-        // The relayed domains are sorted as (domain, index) pairs: moving
-        // whole entries made the sort several times slower.
-        let mut names = Vec::with_capacity(listed.len());
-        let mut keys = Vec::with_capacity(listed.len());
-        let mut specs = Vec::with_capacity(listed.len());
-        let mut direct = BTreeSet::new();
-        for (name, entry) in listed {
-            let prefix = || format!("domains.{name:?}");
-            let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix()))?;
-            match entry.spec_with(base, &mut relays).map_err(|e| e.in_field(&prefix()))? {
-                Some(spec) => {
-                    keys.push((domain, specs.len()));
-                    specs.push(Some(spec));
-                    names.push(name);
+        let tables = match raw.domains {
+            fast::Domains::Sorted(map) => {
+                let mut tables = DomainTables::default();
+                for (name, entry) in map {
+                    tables.add(base, Cow::Owned(name), entry)?;
                 }
-                None => {
-                    if !direct.insert(domain.clone()) {
-                        return Err(same_entry("domains", &name, &domain));
-                    }
-                }
+                tables
             }
-        }
+            fast::Domains::Checked(tables) => tables,
+        };
+        let DomainTables {
+            mut relays,
+            names,
+            mut keys,
+            specs,
+            direct,
+        } = tables;
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(pair) = keys.windows(2).find(|pair| pair[0].0 == pair[1].0) {
             let (first, second) = (&pair[0], &pair[1]);
@@ -541,6 +533,50 @@ impl Checked {
         };
         levels.validate()?;
         Ok(Checked { document, keys, specs })
+    }
+}
+
+/// The `[domains."..."]` tables, each checked as it comes (the scanner
+/// keeps no table of its own: 100,000 of them were 17 MB, and every page
+/// of it a page fault).
+#[derive(Default)]
+struct DomainTables<'a> {
+    /// The relays parsed so far, by their text: domains of one relay share
+    /// its parsed form.
+    relays: HashMap<String, RelayHost>,
+    /// The relayed domains' names as written, in file order.
+    names: Vec<Cow<'a, str>>,
+    /// The relayed domains, each with the index of its name and smarthost;
+    /// sorted as (domain, index) pairs, since moving whole entries made
+    /// the sort several times slower.
+    keys: Vec<(DomainName, usize)>,
+    /// Their smarthosts, in file order.
+    specs: Vec<Option<SmarthostSpec>>,
+    /// The domains that say `direct = true`.
+    direct: BTreeSet<DomainName>,
+}
+
+impl<'a> DomainTables<'a> {
+    /// Checks one table; repeated names are found by [`Checked::from_raw`].
+    fn add(&mut self, base: &Path, name: Cow<'a, str>, entry: SmarthostToml<'a>) -> Result<(), Error> {
+        let prefix = || format!("domains.{name:?}");
+        let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix()))?;
+        match entry
+            .spec_with(base, &mut self.relays)
+            .map_err(|e| e.in_field(&prefix()))?
+        {
+            Some(spec) => {
+                self.keys.push((domain, self.specs.len()));
+                self.specs.push(Some(spec));
+                self.names.push(name);
+            }
+            None => {
+                if !self.direct.insert(domain.clone()) {
+                    return Err(same_entry("domains", &name, &domain));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
