@@ -348,7 +348,7 @@ struct Checked {
     document: PolicyDocument,
     /// The relayed domains and where their entries are in `specs`, sorted
     /// by domain, each domain once.
-    keys: Vec<(DomainName, usize)>,
+    keys: Vec<(Prefix, DomainName, usize)>,
     /// Their smarthosts, in file order; each is taken once.
     specs: Vec<Option<SmarthostSpec>>,
 }
@@ -388,7 +388,7 @@ impl Checked {
             mut specs,
         } = self;
         let domains =
-            (keys.into_iter()).map(move |(domain, i)| (domain, specs[i].take().expect("each entry is taken once")));
+            (keys.into_iter()).map(move |(_, domain, i)| (domain, specs[i].take().expect("each entry is taken once")));
         (document, domains)
     }
 
@@ -426,18 +426,20 @@ impl Checked {
             specs,
             direct,
         } = tables;
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if let Some(pair) = keys.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        // By the names' first bytes first: most comparisons then need no
+        // look at the names themselves, elsewhere in memory.
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0].1 == pair[1].1) {
             let (first, second) = (&pair[0], &pair[1]);
             // Named as the toml crate's order would meet them.
-            let (name, domain) = if names[first.1] <= names[second.1] {
-                (&names[second.1], &second.0)
+            let (name, domain) = if names[first.2] <= names[second.2] {
+                (&names[second.2], &second.1)
             } else {
-                (&names[first.1], &first.0)
+                (&names[first.2], &first.1)
             };
             return Err(same_entry("domains", name, domain));
         }
-        if let Some((domain, i)) = keys.iter().find(|(d, _)| direct.contains(d)) {
+        if let Some((_, domain, i)) = keys.iter().find(|(_, d, _)| direct.contains(d)) {
             return Err(same_entry("domains", &names[*i], domain));
         }
         let mut mailboxes = BTreeMap::new();
@@ -508,7 +510,7 @@ impl Checked {
             domains: keys
                 .iter()
                 .take(1)
-                .map(|(d, i)| (d.clone(), one(specs[*i].as_ref().expect("not taken yet"))))
+                .map(|(_, d, i)| (d.clone(), one(specs[*i].as_ref().expect("not taken yet"))))
                 .collect(),
             direct: document.direct.iter().take(1).cloned().collect(),
             mailboxes: document
@@ -549,7 +551,7 @@ struct DomainTables<'a> {
     /// The relayed domains, each with the index of its name and smarthost;
     /// sorted as (domain, index) pairs, since moving whole entries made
     /// the sort several times slower.
-    keys: Vec<(DomainName, usize)>,
+    keys: Vec<(Prefix, DomainName, usize)>,
     /// Their smarthosts, in file order.
     specs: Vec<Option<SmarthostSpec>>,
     /// The domains that say `direct = true`.
@@ -566,7 +568,7 @@ impl<'a> DomainTables<'a> {
             .map_err(|e| e.in_field(&prefix()))?
         {
             Some(spec) => {
-                self.keys.push((domain, self.specs.len()));
+                self.keys.push((Prefix::of(&domain), domain, self.specs.len()));
                 self.specs.push(Some(spec));
                 self.names.push(name);
             }
@@ -577,6 +579,30 @@ impl<'a> DomainTables<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// A domain name's first 16 bytes, zero-padded: names in this order are in
+/// the names' order too (a name has no NUL byte), so only names that share
+/// their first 16 bytes need comparing.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Prefix(u64, u64);
+
+impl Prefix {
+    fn of(domain: &DomainName) -> Prefix {
+        Prefix::of_str(domain.as_str())
+    }
+
+    fn of_str(name: &str) -> Prefix {
+        let mut bytes = [0; 16];
+        let name = name.as_bytes();
+        let n = name.len().min(16);
+        bytes[..n].copy_from_slice(&name[..n]);
+        let (high, low) = bytes.split_at(8);
+        Prefix(
+            u64::from_be_bytes(high.try_into().expect("8 bytes")),
+            u64::from_be_bytes(low.try_into().expect("8 bytes")),
+        )
     }
 }
 
@@ -787,5 +813,25 @@ impl SmarthostToml<'_> {
             credentials,
             backups: checked.backups,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Prefix;
+
+    proptest! {
+        /// Names in their prefixes' order are in the names' order.
+        #[test]
+        fn the_prefix_order_is_the_name_order(a in "[ab.-]{0,20}", b in "[ab.-]{0,20}") {
+            let (pa, pb) = (Prefix::of_str(&a), Prefix::of_str(&b));
+            if pa != pb {
+                prop_assert_eq!(pa.cmp(&pb), a.cmp(&b));
+            } else {
+                prop_assert_eq!(a.get(..16), b.get(..16));
+            }
+        }
     }
 }
