@@ -614,16 +614,26 @@ fn resolve(
     resolver: &dyn SecretResolver,
 ) -> Result<Policy, Error> {
     let mut read: HashMap<SecretSource, Secret> = HashMap::new();
+    // The source met last, and its secret: the domains of one account often
+    // come in a row, and comparing is cheaper than hashing.
+    let mut last: Option<(SecretSource, Secret)> = None;
     let mut resolve = |prefix: &dyn Fn() -> String, spec: SmarthostSpec| -> Result<Smarthost, Error> {
         let credentials = match spec.credentials {
             Some(c) => {
-                let secret = match read.get(&c.password) {
-                    Some(secret) => secret.clone(),
-                    None => {
-                        // The field is only named when a secret is read.
-                        let field = format!("{}.password", prefix());
-                        let secret = resolver.resolve(&field, &c.password)?;
-                        read.insert(c.password, secret.clone());
+                let secret = match &last {
+                    Some((source, secret)) if *source == c.password => secret.clone(),
+                    _ => {
+                        let secret = match read.get(&c.password) {
+                            Some(secret) => secret.clone(),
+                            None => {
+                                // The field is only named when a secret is read.
+                                let field = format!("{}.password", prefix());
+                                let secret = resolver.resolve(&field, &c.password)?;
+                                read.insert(c.password.clone(), secret.clone());
+                                secret
+                            }
+                        };
+                        last = Some((c.password, secret.clone()));
                         secret
                     }
                 };
@@ -804,14 +814,19 @@ impl SmarthostToml<'_> {
             let relay = RelayHost::parse(text).map_err(|e| retarget(e, &format!("backup[{i}]")))?;
             backups.push(relay);
         }
-        let checked = Smarthost::new(combined.relay.clone())
-            .with_backups(backups)
-            .map_err(|e| retarget(e, "backup"))?;
+        let backups = if backups.is_empty() {
+            backups
+        } else {
+            let checked = Smarthost::new(combined.relay.clone())
+                .with_backups(backups)
+                .map_err(|e| retarget(e, "backup"))?;
+            checked.backups
+        };
         Ok(Some(SmarthostSpec {
             relay: combined.relay,
             encryption: combined.encryption,
             credentials,
-            backups: checked.backups,
+            backups,
         }))
     }
 }
