@@ -29,7 +29,7 @@ pub(crate) fn policy_text(cli: &Cli) -> Result<(PathBuf, String), CliError> {
 /// and is the base of relative `password_file`s), its passwords read with
 /// [`LocalSecrets`], with the administrator's settings applied.
 pub(crate) fn policy_from_text(cli: &Cli, path: &Path, text: &str) -> Result<Policy, CliError> {
-    let mut policy = PolicyDocument::parse(path, text)?.resolve(&LocalSecrets)?;
+    let mut policy = PolicyDocument::parse_and_resolve(path, text, &LocalSecrets)?;
     policy.features = settings(cli)?.and(policy.features);
     policy.validate()?;
     Ok(policy)

@@ -1,6 +1,7 @@
 //! [`Credentials`] and the [`Secret`] password they hold.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
@@ -15,8 +16,11 @@ pub const REDACTED: &str = "<redacted>";
 /// [`REDACTED`]; the memory is zeroed when it is dropped. The only way to the
 /// value is [`Secret::expose`], meant for the code that writes it into the
 /// mail server's configuration.
+///
+/// Clones share one copy (the domains of one account: one password in
+/// memory), zeroed when the last is dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
+pub struct Secret(Arc<Zeroizing<String>>);
 
 impl Secret {
     /// Validates a secret: not empty, no line break, CR, NUL or other
@@ -38,7 +42,7 @@ impl Secret {
                 field: "password".into(),
                 reason,
             }),
-            None => Ok(Secret(value)),
+            None => Ok(Secret(Arc::new(value))),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -19,8 +20,10 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// their ASCII form (A-labels, `xn--...`, UTS #46). Two spellings of the same
 /// domain are equal after parsing. Every label is 1 to 63 bytes of letters,
 /// digits and inner hyphens; the whole name is at most 253 bytes.
+///
+/// Cloning shares the text: the relays of 100,000 domains are 50 names.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DomainName(String);
+pub struct DomainName(Arc<str>);
 
 impl DomainName {
     /// Parses and normalizes a domain name; errors name the field `domain`.
@@ -29,6 +32,14 @@ impl DomainName {
     }
 
     pub(crate) fn parse_field(field: &str, input: &str) -> Result<Self, Error> {
+        match Self::parse_normal(input) {
+            Some(name) => Ok(name),
+            None => Self::parse_rules(field, input),
+        }
+    }
+
+    /// Each rule in turn, with its own error.
+    fn parse_rules(field: &str, input: &str) -> Result<Self, Error> {
         reject_separators(field, input)?;
         if input.is_empty() {
             return Err(Error::invalid(field, input, "is empty"));
@@ -115,7 +126,47 @@ impl DomainName {
                 "looks like an IP address, not a domain name (its last label is all digits)",
             ));
         }
-        Ok(DomainName(ascii))
+        Ok(DomainName(ascii.into()))
+    }
+
+    /// A name already in normal form (lower-case ASCII letters, digits,
+    /// inner hyphens, at most one trailing dot), checked in one pass; `None`
+    /// for anything else, which [`Self::parse_field`] then checks rule by
+    /// rule for its error or its normal form. Accepts only what those rules
+    /// accept, and gives the same name.
+    fn parse_normal(input: &str) -> Option<DomainName> {
+        let name = input.strip_suffix('.').unwrap_or(input);
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return None;
+        }
+        // The byte before the current one ('.' at the start of a label).
+        let mut before = b'.';
+        let mut label_len = 0;
+        let mut all_digits = true;
+        for &b in name.as_bytes() {
+            match b {
+                b'a'..=b'z' => all_digits = false,
+                b'0'..=b'9' => {}
+                b'-' if before != b'.' => all_digits = false,
+                b'.' if before != b'.' && before != b'-' => {
+                    before = b;
+                    label_len = 0;
+                    all_digits = true;
+                    continue;
+                }
+                _ => return None,
+            }
+            label_len += 1;
+            if label_len > MAX_LABEL_LEN {
+                return None;
+            }
+            before = b;
+        }
+        // The last label: not empty, no final hyphen, not all digits.
+        if before == b'.' || before == b'-' || all_digits {
+            return None;
+        }
+        Some(DomainName(name.into()))
     }
 
     /// The normalized ASCII form.
@@ -127,7 +178,7 @@ impl DomainName {
     pub fn parent(&self) -> Option<DomainName> {
         self.0
             .split_once('.')
-            .map(|(_, rest)| DomainName(rest.to_owned()))
+            .map(|(_, rest)| DomainName(rest.into()))
             .filter(|p| p.0.contains('.'))
     }
 }
@@ -140,7 +191,7 @@ impl fmt::Display for DomainName {
 
 impl fmt::Debug for DomainName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DomainName({:?})", self.0)
+        write!(f, "DomainName({:?})", &*self.0)
     }
 }
 
@@ -179,6 +230,39 @@ mod tests {
             DomainName::parse("BÜCHER.example").unwrap(),
             DomainName::parse("xn--bcher-kva.example").unwrap()
         );
+    }
+
+    proptest::proptest! {
+        /// The one-pass check accepts only what the rules accept, as the
+        /// same name.
+        #[test]
+        fn the_normal_form_check_is_the_rules(
+            input in "([a-z0-9]{0,3}|[A-Z]|-|\\.|_|ü| |@|\\[){0,12}|[a-z]{60,66}(\\.[a-z]{1,3})?|([a-z]{40}\\.){5,7}[a-z]{2,4}\\.?",
+        ) {
+            if let Some(name) = DomainName::parse_normal(&input) {
+                let rules = DomainName::parse_rules("domain", &input).ok();
+                proptest::prop_assert_eq!(Some(name), rules);
+            }
+        }
+    }
+
+    #[test]
+    fn the_normal_form_check_takes_the_usual_names() {
+        for name in ["example.com", "a-b.example.", "xn--bcher-kva.example", "1.example", "a"] {
+            assert!(DomainName::parse_normal(name).is_some(), "{name}");
+        }
+        for name in [
+            "",
+            ".",
+            "-a.example",
+            "a-.example",
+            "a..b",
+            "example.123",
+            "Example.com",
+            "a_b.example",
+        ] {
+            assert!(DomainName::parse_normal(name).is_none(), "{name}");
+        }
     }
 
     #[test]

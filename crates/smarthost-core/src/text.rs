@@ -7,6 +7,10 @@ use crate::error::Error;
 /// write: line breaks, NUL and other control characters. `what` names the
 /// kind of value in the message.
 pub(crate) fn reject_control(field: &str, value: &str) -> Result<(), Error> {
+    // Printable ASCII (space to '~') has nothing to reject.
+    if value.bytes().all(|b| matches!(b, b' '..=b'~')) {
+        return Ok(());
+    }
     for c in value.chars() {
         let reason = match c {
             '\n' => "contains a line break (LF), which would start a new line in the configuration",
@@ -30,6 +34,11 @@ pub(crate) fn reject_control(field: &str, value: &str) -> Result<(), Error> {
 /// Rejects what [`reject_control`] rejects plus the separators of Postfix
 /// parameters and tables: whitespace, `#`, `,` and `=`.
 pub(crate) fn reject_separators(field: &str, value: &str) -> Result<(), Error> {
+    // Printable ASCII other than space, '#', ',' and '=' has nothing to
+    // reject.
+    if (value.bytes()).all(|b| matches!(b, b'!'..=b'~') && !matches!(b, b'#' | b',' | b'=')) {
+        return Ok(());
+    }
     reject_control(field, value)?;
     for c in value.chars() {
         let reason = match c {

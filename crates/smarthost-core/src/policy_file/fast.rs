@@ -5,8 +5,10 @@
 //! file is written in one layout: `[server]` and `[domains."name"]` tables
 //! of `key = "string"` lines, comments and blank lines. [`scan`] reads that
 //! layout (and the `[features.*]` tables of booleans) line by line into the
-//! same [`PolicyToml`] the `toml` crate would
-//! deserialize, and gives up (`None`) at anything else: escapes, multi-line
+//! same [`PolicyToml`] the `toml` crate would deserialize, except that each
+//! domain table is checked as soon as it ends instead of being kept (a
+//! table that fails the check leaves the text to the `toml` crate too), and
+//! gives up (`None`) at anything else: escapes, multi-line
 //! or non-string values, dotted or inline tables, unknown or repeated keys
 //! and tables, control characters. The caller then parses the text with the
 //! `toml` crate, which is the reference: whatever [`scan`] accepts, the
@@ -19,12 +21,14 @@
 //! other than tab; a literal string `'...'`, likewise; a comment starts
 //! with `#` and runs to the end of the line; a line ends with LF or CRLF.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::{PolicyToml, SmarthostToml};
+use super::{DomainTables, PolicyToml, SmarthostToml};
 use crate::encryption::Encryption;
 use crate::features::Features;
 
@@ -33,8 +37,8 @@ enum Section {
     /// Before the first header: only comments and blank lines.
     Root,
     Server,
-    /// An index into the domains read so far.
-    Domain(usize),
+    /// The domain table being read.
+    Domain,
     /// `[features]`: holds only the two tables below.
     Features,
     /// `[features.server]` (true) or `[features.domain]` (false).
@@ -43,21 +47,19 @@ enum Section {
 
 /// The policy in the usual layout, or `None` when the text uses anything
 /// else (then the `toml` crate reads it).
-pub(super) fn scan(text: &str) -> Option<PolicyToml> {
-    let mut server: Option<SmarthostToml> = None;
-    let mut domains: Vec<(String, SmarthostToml)> = Vec::new();
+pub(super) fn scan<'a>(text: &'a str, base: &Path) -> Option<PolicyToml<'a>> {
+    let mut server: Option<SmarthostToml<'_>> = None;
+    // Each domain table is checked when the next header (or the end)
+    // closes it; one that fails leaves the whole text to the toml crate.
+    let mut domains = DomainTables::default();
+    let mut domain: Option<(Cow<'_, str>, SmarthostToml<'_>)> = None;
     let mut features = Features::default();
     // Which of `[features]`, `[features.server]`, `[features.domain]` were
     // seen: each may appear once.
     let mut feature_tables = [false; 3];
     let mut level_keys = [[false; 2]; 2];
     let mut section = Section::Root;
-    for line in text.split_inclusive('\n') {
-        // LF or CRLF ends a line; a CR anywhere else is refused below.
-        let line = match line.strip_suffix('\n') {
-            Some(line) => line.strip_suffix('\r').unwrap_or(line),
-            None => line,
-        };
+    for line in lines(text) {
         let content = line.trim_matches([' ', '\t']);
         if content.is_empty() || content.starts_with('#') {
             if !comment_ok(content) {
@@ -66,6 +68,9 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml> {
             continue;
         }
         if content.starts_with('[') {
+            if let Some((name, entry)) = domain.take() {
+                domains.add(base, name, entry).ok()?;
+            }
             section = match header(content)? {
                 Header::Server if server.is_none() => {
                     server = Some(empty());
@@ -74,8 +79,8 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml> {
                 // A repeated name is found when the domains are validated,
                 // which then leaves the error to the toml crate.
                 Header::Domain(name) => {
-                    domains.push((name.to_owned(), empty()));
-                    Section::Domain(domains.len() - 1)
+                    domain = Some((Cow::Borrowed(name), empty()));
+                    Section::Domain
                 }
                 Header::Features(which) if !feature_tables[which] => {
                     feature_tables[which] = true;
@@ -114,14 +119,17 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml> {
                 continue;
             }
             Section::Server => server.as_mut()?,
-            Section::Domain(i) => &mut domains[i].1,
+            Section::Domain => &mut domain.as_mut()?.1,
         };
         let (key, value) = key_value(content)?;
         set(entry, key, value)?;
     }
+    if let Some((name, entry)) = domain {
+        domains.add(base, name, entry).ok()?;
+    }
     Some(PolicyToml {
         server,
-        domains: Domains::Listed(domains),
+        domains: Domains::Checked(domains),
         mailboxes: BTreeMap::new(),
         recipients: BTreeMap::new(),
         bounces: None,
@@ -129,7 +137,34 @@ pub(super) fn scan(text: &str) -> Option<PolicyToml> {
     })
 }
 
-fn empty() -> SmarthostToml {
+/// The lines of `text` without the LF or CRLF that ends them; a CR
+/// anywhere else (even at the very end) stays, and is refused by the
+/// scanner. A byte loop: the lines are short, and `str::split` spent more
+/// time starting its search than searching.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let line = match position(rest, b'\n') {
+            Some(end) => {
+                let line = &rest[..end];
+                rest = &rest[end + 1..];
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None => std::mem::take(&mut rest),
+        };
+        Some(line)
+    })
+}
+
+/// Where the ASCII byte `byte` first is in `text`.
+fn position(text: &str, byte: u8) -> Option<usize> {
+    text.bytes().position(|b| b == byte)
+}
+
+fn empty<'a>() -> SmarthostToml<'a> {
     SmarthostToml {
         relay: None,
         provider: None,
@@ -143,31 +178,22 @@ fn empty() -> SmarthostToml {
     }
 }
 
-/// The domains of a policy: from the `toml` crate, sorted by key; from
-/// [`scan`], in file order (keys unique).
-pub(super) enum Domains {
-    Sorted(BTreeMap<String, SmarthostToml>),
-    Listed(Vec<(String, SmarthostToml)>),
+/// The domains of a policy: from the `toml` crate, sorted by key, not yet
+/// checked; from [`scan`], checked one by one as they were read.
+pub(super) enum Domains<'a> {
+    Sorted(BTreeMap<String, SmarthostToml<'a>>),
+    Checked(DomainTables<'a>),
 }
 
-impl Default for Domains {
+impl Default for Domains<'_> {
     fn default() -> Self {
         Domains::Sorted(BTreeMap::new())
     }
 }
 
-impl<'de> Deserialize<'de> for Domains {
+impl<'de> Deserialize<'de> for Domains<'_> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         BTreeMap::deserialize(d).map(Domains::Sorted)
-    }
-}
-
-impl Domains {
-    pub(super) fn into_vec(self) -> Vec<(String, SmarthostToml)> {
-        match self {
-            Domains::Sorted(map) => map.into_iter().collect(),
-            Domains::Listed(list) => list,
-        }
     }
 }
 
@@ -213,7 +239,7 @@ fn header(content: &str) -> Option<Header<'_>> {
 /// `key = value` where value is a string or a boolean, then an optional
 /// comment.
 fn key_value(content: &str) -> Option<(&str, Value<'_>)> {
-    let eq = content.find('=')?;
+    let eq = position(content, b'=')?;
     let key = content[..eq].trim_end_matches([' ', '\t']);
     if !bare(key) {
         return None;
@@ -240,21 +266,27 @@ enum Value<'a> {
 /// A one-line basic (`"`) or literal (`'`) string without escapes at the
 /// start of `text`: its content and what follows it.
 fn string(text: &str) -> Option<(&str, &str)> {
-    let quote = text.chars().next()?;
+    let quote = *text.as_bytes().first()?;
     let body = &text[1..];
-    let end = body.find(quote)?;
+    let end = position(body, quote)?;
     let content = &body[..end];
     // Multi-line strings (`"""`, `'''`) start with an empty string
     // followed by a quote; escapes and control characters are left to the
     // toml crate.
-    if content.is_empty() && body[end + 1..].starts_with(quote) {
+    if content.is_empty() && body.as_bytes().get(end + 1) == Some(&quote) {
         return None;
     }
-    if content.contains('\\') && quote == '"' {
-        return None;
-    }
-    if content.chars().any(|c| c.is_control() && c != '\t') {
-        return None;
+    // Printable ASCII and tab in one pass; anything else (a backslash in a
+    // basic string, a control character, any non-ASCII character) is
+    // checked again character by character.
+    let plain = (content.bytes()).all(|b| matches!(b, b' '..=b'~' | b'\t') && !(quote == b'"' && b == b'\\'));
+    if !plain {
+        if content.contains('\\') && quote == b'"' {
+            return None;
+        }
+        if content.chars().any(|c| c.is_control() && c != '\t') {
+            return None;
+        }
     }
     Some((content, &body[end + 1..]))
 }
@@ -276,7 +308,7 @@ fn comment_ok(comment: &str) -> bool {
 
 /// Stores one key of a smarthost table; `None` for a key the table does
 /// not have, a repeated key, or a value of the wrong type.
-fn set(entry: &mut SmarthostToml, key: &str, value: Value<'_>) -> Option<()> {
+fn set<'a>(entry: &mut SmarthostToml<'a>, key: &str, value: Value<'a>) -> Option<()> {
     fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
         if slot.is_some() {
             return None;
@@ -292,17 +324,17 @@ fn set(entry: &mut SmarthostToml, key: &str, value: Value<'_>) -> Option<()> {
         };
     };
     match key {
-        "relay" => once(&mut entry.relay, text.to_owned()),
-        "provider" => once(&mut entry.provider, text.to_owned()),
+        "relay" => once(&mut entry.relay, Cow::Borrowed(text)),
+        "provider" => once(&mut entry.provider, Cow::Borrowed(text)),
         "encryption" => {
             let parsed =
                 Encryption::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text))
                     .ok()?;
             once(&mut entry.encryption, parsed)
         }
-        "username" => once(&mut entry.username, text.to_owned()),
+        "username" => once(&mut entry.username, Cow::Borrowed(text)),
         "password_file" => once(&mut entry.password_file, text.into()),
-        "password_env" => once(&mut entry.password_env, text.to_owned()),
+        "password_env" => once(&mut entry.password_env, Cow::Borrowed(text)),
         "password" => once(&mut entry.password, IgnoredAny),
         _ => None,
     }
@@ -317,20 +349,21 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::super::PolicyDocument;
+    use super::super::{Checked, PolicyDocument, SecretSource};
     use super::scan;
+    use crate::{Error, Secret};
 
     fn same(text: &str) {
         let path = Path::new("/etc/smarthost/policy.toml");
-        let reference = PolicyDocument::parse_with_toml(path, text);
+        let reference = Checked::parse_with_toml(path, text).map(Checked::into_document);
         let parsed = PolicyDocument::parse(path, text);
         match (&reference, &parsed) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
             _ => panic!("{text}\nreference: {reference:?}\nparsed: {parsed:?}"),
         }
-        if let Some(raw) = scan(text) {
-            let fast = PolicyDocument::from_raw(path, raw);
+        if let Some(raw) = scan(text, path.parent().unwrap()) {
+            let fast = Checked::from_raw(path, raw).map(Checked::into_document);
             if let Ok(fast) = fast {
                 assert_eq!(
                     Some(&fast),
@@ -338,6 +371,22 @@ mod tests {
                     "scan read what toml refuses:\n{text}"
                 );
             }
+        }
+        // parse_and_resolve is parse, then resolve: the same policy or the
+        // same error (here: files are refused, variables give a secret).
+        let resolver = |field: &str, source: &SecretSource| match source {
+            SecretSource::File(_) => Err(Error::SecretRefused {
+                field: field.to_owned(),
+                from: source.to_string(),
+            }),
+            SecretSource::Env(name) => Secret::new(format!("secret-of-{name}")),
+        };
+        let both = PolicyDocument::parse_and_resolve(path, text, &resolver);
+        let steps = parsed.and_then(|document| document.resolve(&resolver));
+        match (&steps, &both) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
+            _ => panic!("{text}\nin steps: {steps:?}\nin one: {both:?}"),
         }
     }
 
@@ -479,7 +528,7 @@ mod tests {
             if crlf {
                 text = text.replace('\n', "\r\n");
             }
-            prop_assert!(scan(&text).is_some(), "{}", text);
+            prop_assert!(scan(&text, Path::new("/etc/smarthost")).is_some(), "{}", text);
             same(&text);
         }
     }

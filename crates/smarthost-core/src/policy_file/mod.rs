@@ -54,6 +54,7 @@
 //! [`Policy::load`] is the shortcut for a policy file the administrator
 //! wrote: read, parse and resolve with [`LocalSecrets`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -74,18 +75,19 @@ use crate::smarthost::Smarthost;
 mod fast;
 
 /// The policy file as written, before validation: what the `toml` crate
-/// deserializes, or [`fast::scan`] reads.
+/// deserializes (every string owned), or [`fast::scan`] reads (strings
+/// borrowed from the text).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PolicyToml {
-    server: Option<SmarthostToml>,
+struct PolicyToml<'a> {
+    server: Option<SmarthostToml<'a>>,
     #[serde(default)]
-    domains: fast::Domains,
+    domains: fast::Domains<'a>,
     #[serde(default)]
-    mailboxes: BTreeMap<String, SmarthostToml>,
+    mailboxes: BTreeMap<String, SmarthostToml<'a>>,
     #[serde(default)]
-    recipients: BTreeMap<String, SmarthostToml>,
-    bounces: Option<BouncesToml>,
+    recipients: BTreeMap<String, SmarthostToml<'a>>,
+    bounces: Option<BouncesToml<'a>>,
     #[serde(default)]
     features: Features,
 }
@@ -93,21 +95,21 @@ struct PolicyToml {
 /// `bounces = "server" | "direct" | "RELAY"`, or a `[bounces]` table.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum BouncesToml {
+enum BouncesToml<'a> {
     Word(String),
-    Table(Box<SmarthostToml>),
+    Table(Box<SmarthostToml<'a>>),
 }
 
 /// One `[server]` or `[domains."..."]` table, as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SmarthostToml {
-    relay: Option<String>,
-    provider: Option<String>,
+struct SmarthostToml<'a> {
+    relay: Option<Cow<'a, str>>,
+    provider: Option<Cow<'a, str>>,
     encryption: Option<Encryption>,
-    username: Option<String>,
+    username: Option<Cow<'a, str>>,
     password_file: Option<PathBuf>,
-    password_env: Option<String>,
+    password_env: Option<Cow<'a, str>>,
     /// Only here to give a helpful error instead of "unknown field".
     password: Option<serde::de::IgnoredAny>,
     /// Backup relays, tried in order.
@@ -256,27 +258,149 @@ impl PolicyDocument {
     /// `password_file` paths are joined to `path`'s folder. `path` names
     /// the file in messages.
     pub fn parse(path: &Path, text: &str) -> Result<PolicyDocument, Error> {
+        Checked::parse(path, text).map(Checked::into_document)
+    }
+
+    /// `parse(path, text)?.resolve(resolver)` in one step, with the same
+    /// result and the same errors, without building the document's maps
+    /// (the policy's are built once).
+    pub fn parse_and_resolve(path: &Path, text: &str, resolver: &dyn SecretResolver) -> Result<Policy, Error> {
+        let (document, domains) = Checked::parse(path, text)?.into_parts();
+        resolve(document, domains, resolver)
+    }
+
+    /// Every password source with the field it is for: the server's
+    /// first, then the domains', the mailboxes', the recipient routes' and
+    /// the bounce relay's, each in order.
+    pub fn secret_sources(&self) -> impl Iterator<Item = SecretField<'_>> {
+        let server = self.server.iter().map(|s| ("server".to_owned(), s));
+        let domains = (self.domains.iter()).map(|(d, s)| (format!("domains.{:?}", d.as_str()), s));
+        let mailboxes = (self.mailboxes.iter()).map(|(m, s)| (format!("mailboxes.{:?}", m.to_string()), s));
+        let recipients = (self.recipients.iter()).map(|(d, s)| (format!("recipients.{:?}", d.as_str()), s));
+        let bounces = self.bounces.relay().map(|s| ("bounces".to_owned(), s));
+        server
+            .chain(domains)
+            .chain(mailboxes)
+            .chain(recipients)
+            .chain(bounces)
+            .filter_map(|(prefix, s)| {
+                Some(SecretField {
+                    field: format!("{prefix}.password"),
+                    source: &s.credentials.as_ref()?.password,
+                })
+            })
+    }
+
+    /// The policy, each password read through `resolver`. Errors name the
+    /// field (`domains."a.example".password`).
+    ///
+    /// Each distinct source is read once, so domains that share a password
+    /// file get the same password even if the file changes meanwhile.
+    pub fn resolve(mut self, resolver: &dyn SecretResolver) -> Result<Policy, Error> {
+        let domains = std::mem::take(&mut self.domains);
+        resolve(self, domains.into_iter(), resolver)
+    }
+
+    /// The routes without their credentials, e.g. to validate or route
+    /// before any secret is read.
+    pub fn without_secrets(&self) -> Policy {
+        let strip = |s: &SmarthostSpec| Smarthost {
+            relay: s.relay.clone(),
+            encryption: s.encryption,
+            credentials: None,
+            backups: s.backups.clone(),
+        };
+        Policy {
+            server: self.server.as_ref().map(strip),
+            domains: self.domains.iter().map(|(d, s)| (d.clone(), strip(s))).collect(),
+            direct: self.direct.clone(),
+            mailboxes: self.mailboxes.iter().map(|(m, s)| (m.clone(), strip(s))).collect(),
+            recipients: self.recipients.iter().map(|(d, s)| (d.clone(), strip(s))).collect(),
+            direct_recipients: self.direct_recipients.clone(),
+            bounces: match &self.bounces {
+                Bounces::Server => Bounces::Server,
+                Bounces::Direct => Bounces::Direct,
+                Bounces::Relay(s) => Bounces::Relay(strip(s)),
+            },
+            features: self.features,
+        }
+    }
+}
+
+impl Policy {
+    /// Reads a policy file the administrator wrote: a regular file of at
+    /// most [`MAX_POLICY_BYTES`](crate::input::MAX_POLICY_BYTES), parsed
+    /// with [`PolicyDocument::parse`] and resolved with [`LocalSecrets`].
+    /// Relative `password_file` paths are relative to the policy file's
+    /// folder. See the module's trust model before loading a policy from
+    /// anyone else.
+    pub fn load(path: &Path) -> Result<Policy, Error> {
+        let text = input::read_policy_file("policy", path)?;
+        PolicyDocument::parse_and_resolve(path, &text, &LocalSecrets)
+    }
+}
+
+/// A policy validated from its tables, with its domains not yet in a map:
+/// [`PolicyDocument::parse`] puts them into the document's,
+/// [`PolicyDocument::parse_and_resolve`] straight into the policy's.
+struct Checked {
+    /// Everything but the domains (`domains` is empty).
+    document: PolicyDocument,
+    /// The relayed domains and where their entries are in `specs`, sorted
+    /// by domain, each domain once.
+    keys: Vec<(Prefix, DomainName, usize)>,
+    /// Their smarthosts, in file order; each is taken once.
+    specs: Vec<Option<SmarthostSpec>>,
+}
+
+impl Checked {
+    fn parse(path: &Path, text: &str) -> Result<Checked, Error> {
         // The usual layout is read without a TOML tree; anything else, and
         // every error, comes from the toml crate (see `fast`).
-        if let Some(raw) = fast::scan(text) {
-            if let Ok(document) = PolicyDocument::from_raw(path, raw) {
-                return Ok(document);
+        if let Some(raw) = fast::scan(text, path.parent().unwrap_or(Path::new(""))) {
+            if let Ok(checked) = Checked::from_raw(path, raw) {
+                return Ok(checked);
             }
         }
-        PolicyDocument::parse_with_toml(path, text)
+        Checked::parse_with_toml(path, text)
     }
 
     /// [`Self::parse`] through the toml crate alone: the reference.
-    fn parse_with_toml(path: &Path, text: &str) -> Result<PolicyDocument, Error> {
-        let raw: PolicyToml = toml::from_str(text).map_err(|e| Error::PolicySyntax {
+    fn parse_with_toml(path: &Path, text: &str) -> Result<Checked, Error> {
+        let raw: PolicyToml<'_> = toml::from_str(text).map_err(|e| Error::PolicySyntax {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        PolicyDocument::from_raw(path, raw)
+        Checked::from_raw(path, raw)
+    }
+
+    /// The document without its domains, and the relayed domains with
+    /// their smarthosts, in order.
+    fn into_parts(
+        self,
+    ) -> (
+        PolicyDocument,
+        impl ExactSizeIterator<Item = (DomainName, SmarthostSpec)>,
+    ) {
+        let Checked {
+            document,
+            keys,
+            mut specs,
+        } = self;
+        let domains =
+            (keys.into_iter()).map(move |(_, domain, i)| (domain, specs[i].take().expect("each entry is taken once")));
+        (document, domains)
+    }
+
+    fn into_document(self) -> PolicyDocument {
+        let (document, domains) = self.into_parts();
+        // In order already: built in bulk.
+        let domains = domains.collect();
+        PolicyDocument { domains, ..document }
     }
 
     /// Validates the tables as written.
-    fn from_raw(path: &Path, raw: PolicyToml) -> Result<PolicyDocument, Error> {
+    fn from_raw(path: &Path, raw: PolicyToml<'_>) -> Result<Checked, Error> {
         let base = path.parent().unwrap_or(Path::new(""));
         let server = raw
             .server
@@ -285,38 +409,39 @@ impl PolicyDocument {
                     .map_err(|e| e.in_field("server"))
             })
             .transpose()?;
-        // Domains of one relay share its parsed form.
-        let mut relays: HashMap<String, RelayHost> = HashMap::new();
-        let mut domains = Vec::new();
-        let mut direct = BTreeSet::new();
-        for (name, entry) in raw.domains.into_vec() {
-            let prefix = || format!("domains.{name:?}");
-            let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix()))?;
-            match entry.spec_with(base, &mut relays).map_err(|e| e.in_field(&prefix()))? {
-                Some(spec) => domains.push((name, domain, spec)),
-                None => {
-                    if !direct.insert(domain.clone()) {
-                        return Err(same_entry("domains", &name, &domain));
-                    }
+        let tables = match raw.domains {
+            fast::Domains::Sorted(map) => {
+                let mut tables = DomainTables::default();
+                for (name, entry) in map {
+                    tables.add(base, Cow::Owned(name), entry)?;
                 }
+                tables
             }
-        }
-        // Sorted, then built in bulk.
-        domains.sort_unstable_by(|a, b| a.1.cmp(&b.1));
-        if let Some(pair) = domains.windows(2).find(|pair| pair[0].1 == pair[1].1) {
+            fast::Domains::Checked(tables) => tables,
+        };
+        let DomainTables {
+            mut relays,
+            names,
+            mut keys,
+            specs,
+            direct,
+        } = tables;
+        // By the names' first bytes first: most comparisons then need no
+        // look at the names themselves, elsewhere in memory.
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0].1 == pair[1].1) {
             let (first, second) = (&pair[0], &pair[1]);
             // Named as the toml crate's order would meet them.
-            let (name, domain) = if first.0 <= second.0 {
-                (&second.0, &second.1)
+            let (name, domain) = if names[first.2] <= names[second.2] {
+                (&names[second.2], &second.1)
             } else {
-                (&first.0, &first.1)
+                (&names[first.2], &first.1)
             };
             return Err(same_entry("domains", name, domain));
         }
-        if let Some((name, domain, _)) = domains.iter().find(|(_, d, _)| direct.contains(d)) {
-            return Err(same_entry("domains", name, domain));
+        if let Some((_, domain, i)) = keys.iter().find(|(_, d, _)| direct.contains(d)) {
+            return Err(same_entry("domains", &names[*i], domain));
         }
-        let domains: BTreeMap<DomainName, SmarthostSpec> = domains.into_iter().map(|(_, d, s)| (d, s)).collect();
         let mut mailboxes = BTreeMap::new();
         for (name, entry) in raw.mailboxes {
             let prefix = format!("mailboxes.{name:?}");
@@ -367,7 +492,7 @@ impl PolicyDocument {
         };
         let document = PolicyDocument {
             server,
-            domains,
+            domains: BTreeMap::new(),
             direct,
             mailboxes,
             recipients,
@@ -382,11 +507,10 @@ impl PolicyDocument {
         let one = |s: &SmarthostSpec| Smarthost::new(s.relay.clone());
         let levels = Policy {
             server: document.server.as_ref().map(one),
-            domains: document
-                .domains
+            domains: keys
                 .iter()
                 .take(1)
-                .map(|(d, s)| (d.clone(), one(s)))
+                .map(|(_, d, i)| (d.clone(), one(specs[*i].as_ref().expect("not taken yet"))))
                 .collect(),
             direct: document.direct.iter().take(1).cloned().collect(),
             mailboxes: document
@@ -410,129 +534,151 @@ impl PolicyDocument {
             features: document.features,
         };
         levels.validate()?;
-        Ok(document)
-    }
-
-    /// Every password source with the field it is for: the server's
-    /// first, then the domains', the mailboxes', the recipient routes' and
-    /// the bounce relay's, each in order.
-    pub fn secret_sources(&self) -> impl Iterator<Item = SecretField<'_>> {
-        let server = self.server.iter().map(|s| ("server".to_owned(), s));
-        let domains = (self.domains.iter()).map(|(d, s)| (format!("domains.{:?}", d.as_str()), s));
-        let mailboxes = (self.mailboxes.iter()).map(|(m, s)| (format!("mailboxes.{:?}", m.to_string()), s));
-        let recipients = (self.recipients.iter()).map(|(d, s)| (format!("recipients.{:?}", d.as_str()), s));
-        let bounces = self.bounces.relay().map(|s| ("bounces".to_owned(), s));
-        server
-            .chain(domains)
-            .chain(mailboxes)
-            .chain(recipients)
-            .chain(bounces)
-            .filter_map(|(prefix, s)| {
-                Some(SecretField {
-                    field: format!("{prefix}.password"),
-                    source: &s.credentials.as_ref()?.password,
-                })
-            })
-    }
-
-    /// The policy, each password read through `resolver`. Errors name the
-    /// field (`domains."a.example".password`).
-    ///
-    /// Each distinct source is read once, so domains that share a password
-    /// file get the same password even if the file changes meanwhile.
-    pub fn resolve(self, resolver: &dyn SecretResolver) -> Result<Policy, Error> {
-        let mut read: HashMap<SecretSource, Secret> = HashMap::new();
-        let mut resolve = |prefix: &dyn Fn() -> String, spec: SmarthostSpec| -> Result<Smarthost, Error> {
-            let credentials = match spec.credentials {
-                Some(c) => {
-                    let secret = match read.get(&c.password) {
-                        Some(secret) => secret.clone(),
-                        None => {
-                            // The field is only named when a secret is read.
-                            let field = format!("{}.password", prefix());
-                            let secret = resolver.resolve(&field, &c.password)?;
-                            read.insert(c.password, secret.clone());
-                            secret
-                        }
-                    };
-                    Some(Credentials::new(c.username, secret))
-                }
-                None => None,
-            };
-            Ok(Smarthost {
-                relay: spec.relay,
-                encryption: spec.encryption,
-                credentials,
-                backups: spec.backups,
-            })
-        };
-        let server = self.server.map(|s| resolve(&|| "server".to_owned(), s)).transpose()?;
-        let mut domains = Vec::with_capacity(self.domains.len());
-        for (d, s) in self.domains {
-            let smarthost = resolve(&|| format!("domains.{:?}", d.as_str()), s)?;
-            domains.push((d, smarthost));
-        }
-        let mut mailboxes = BTreeMap::new();
-        for (m, s) in self.mailboxes {
-            let smarthost = resolve(&|| format!("mailboxes.{:?}", m.to_string()), s)?;
-            mailboxes.insert(m, smarthost);
-        }
-        let mut recipients = BTreeMap::new();
-        for (d, s) in self.recipients {
-            let smarthost = resolve(&|| format!("recipients.{:?}", d.as_str()), s)?;
-            recipients.insert(d, smarthost);
-        }
-        let bounces = self.bounces.map(|s| resolve(&|| "bounces".to_owned(), s))?;
-        Ok(Policy {
-            server,
-            // In order already: built in bulk.
-            domains: domains.into_iter().collect(),
-            direct: self.direct,
-            mailboxes,
-            recipients,
-            direct_recipients: self.direct_recipients,
-            bounces,
-            features: self.features,
-        })
-    }
-
-    /// The routes without their credentials, e.g. to validate or route
-    /// before any secret is read.
-    pub fn without_secrets(&self) -> Policy {
-        let strip = |s: &SmarthostSpec| Smarthost {
-            relay: s.relay.clone(),
-            encryption: s.encryption,
-            credentials: None,
-            backups: s.backups.clone(),
-        };
-        Policy {
-            server: self.server.as_ref().map(strip),
-            domains: self.domains.iter().map(|(d, s)| (d.clone(), strip(s))).collect(),
-            direct: self.direct.clone(),
-            mailboxes: self.mailboxes.iter().map(|(m, s)| (m.clone(), strip(s))).collect(),
-            recipients: self.recipients.iter().map(|(d, s)| (d.clone(), strip(s))).collect(),
-            direct_recipients: self.direct_recipients.clone(),
-            bounces: match &self.bounces {
-                Bounces::Server => Bounces::Server,
-                Bounces::Direct => Bounces::Direct,
-                Bounces::Relay(s) => Bounces::Relay(strip(s)),
-            },
-            features: self.features,
-        }
+        Ok(Checked { document, keys, specs })
     }
 }
 
-impl Policy {
-    /// Reads a policy file the administrator wrote: a regular file of at
-    /// most [`MAX_POLICY_BYTES`](crate::input::MAX_POLICY_BYTES), parsed
-    /// with [`PolicyDocument::parse`] and resolved with [`LocalSecrets`].
-    /// Relative `password_file` paths are relative to the policy file's
-    /// folder. See the module's trust model before loading a policy from
-    /// anyone else.
-    pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = input::read_policy_file("policy", path)?;
-        PolicyDocument::parse(path, &text)?.resolve(&LocalSecrets)
+/// The `[domains."..."]` tables, each checked as it comes (the scanner
+/// keeps no table of its own: 100,000 of them were 17 MB, and every page
+/// of it a page fault).
+#[derive(Default)]
+struct DomainTables<'a> {
+    /// The relays parsed so far, by their text: domains of one relay share
+    /// its parsed form.
+    relays: HashMap<String, RelayHost>,
+    /// The relayed domains' names as written, in file order.
+    names: Vec<Cow<'a, str>>,
+    /// The relayed domains, each with the index of its name and smarthost;
+    /// sorted as (domain, index) pairs, since moving whole entries made
+    /// the sort several times slower.
+    keys: Vec<(Prefix, DomainName, usize)>,
+    /// Their smarthosts, in file order.
+    specs: Vec<Option<SmarthostSpec>>,
+    /// The domains that say `direct = true`.
+    direct: BTreeSet<DomainName>,
+}
+
+impl<'a> DomainTables<'a> {
+    /// Checks one table; repeated names are found by [`Checked::from_raw`].
+    fn add(&mut self, base: &Path, name: Cow<'a, str>, entry: SmarthostToml<'a>) -> Result<(), Error> {
+        let prefix = || format!("domains.{name:?}");
+        let domain = DomainName::parse(&name).map_err(|e| retarget(e, &prefix()))?;
+        match entry
+            .spec_with(base, &mut self.relays)
+            .map_err(|e| e.in_field(&prefix()))?
+        {
+            Some(spec) => {
+                self.keys.push((Prefix::of(&domain), domain, self.specs.len()));
+                self.specs.push(Some(spec));
+                self.names.push(name);
+            }
+            None => {
+                if !self.direct.insert(domain.clone()) {
+                    return Err(same_entry("domains", &name, &domain));
+                }
+            }
+        }
+        Ok(())
     }
+}
+
+/// A domain name's first 16 bytes, zero-padded: names in this order are in
+/// the names' order too (a name has no NUL byte), so only names that share
+/// their first 16 bytes need comparing.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Prefix(u64, u64);
+
+impl Prefix {
+    fn of(domain: &DomainName) -> Prefix {
+        Prefix::of_str(domain.as_str())
+    }
+
+    fn of_str(name: &str) -> Prefix {
+        let mut bytes = [0; 16];
+        let name = name.as_bytes();
+        let n = name.len().min(16);
+        bytes[..n].copy_from_slice(&name[..n]);
+        let (high, low) = bytes.split_at(8);
+        Prefix(
+            u64::from_be_bytes(high.try_into().expect("8 bytes")),
+            u64::from_be_bytes(low.try_into().expect("8 bytes")),
+        )
+    }
+}
+
+/// The policy of `document` with `domains` (in order) instead of its own,
+/// each password read through `resolver` (see [`PolicyDocument::resolve`]).
+fn resolve(
+    document: PolicyDocument,
+    domains: impl Iterator<Item = (DomainName, SmarthostSpec)>,
+    resolver: &dyn SecretResolver,
+) -> Result<Policy, Error> {
+    let mut read: HashMap<SecretSource, Secret> = HashMap::new();
+    // The source met last, and its secret: the domains of one account often
+    // come in a row, and comparing is cheaper than hashing.
+    let mut last: Option<(SecretSource, Secret)> = None;
+    let mut resolve = |prefix: &dyn Fn() -> String, spec: SmarthostSpec| -> Result<Smarthost, Error> {
+        let credentials = match spec.credentials {
+            Some(c) => {
+                let secret = match &last {
+                    Some((source, secret)) if *source == c.password => secret.clone(),
+                    _ => {
+                        let secret = match read.get(&c.password) {
+                            Some(secret) => secret.clone(),
+                            None => {
+                                // The field is only named when a secret is read.
+                                let field = format!("{}.password", prefix());
+                                let secret = resolver.resolve(&field, &c.password)?;
+                                read.insert(c.password.clone(), secret.clone());
+                                secret
+                            }
+                        };
+                        last = Some((c.password, secret.clone()));
+                        secret
+                    }
+                };
+                Some(Credentials::new(c.username, secret))
+            }
+            None => None,
+        };
+        Ok(Smarthost {
+            relay: spec.relay,
+            encryption: spec.encryption,
+            credentials,
+            backups: spec.backups,
+        })
+    };
+    let server = document
+        .server
+        .map(|s| resolve(&|| "server".to_owned(), s))
+        .transpose()?;
+    let mut relayed = Vec::with_capacity(domains.size_hint().0);
+    for (d, s) in domains {
+        let smarthost = resolve(&|| format!("domains.{:?}", d.as_str()), s)?;
+        relayed.push((d, smarthost));
+    }
+    let mut mailboxes = BTreeMap::new();
+    for (m, s) in document.mailboxes {
+        let smarthost = resolve(&|| format!("mailboxes.{:?}", m.to_string()), s)?;
+        mailboxes.insert(m, smarthost);
+    }
+    let mut recipients = BTreeMap::new();
+    for (d, s) in document.recipients {
+        let smarthost = resolve(&|| format!("recipients.{:?}", d.as_str()), s)?;
+        recipients.insert(d, smarthost);
+    }
+    let bounces = document.bounces.map(|s| resolve(&|| "bounces".to_owned(), s))?;
+    Ok(Policy {
+        server,
+        // In order already: built in bulk.
+        domains: relayed.into_iter().collect(),
+        direct: document.direct,
+        mailboxes,
+        recipients,
+        direct_recipients: document.direct_recipients,
+        bounces,
+        features: document.features,
+    })
 }
 
 /// Two keys of one table that name the same entry once normalized (or a
@@ -557,7 +703,7 @@ fn retarget(e: Error, field: &str) -> Error {
     }
 }
 
-impl SmarthostToml {
+impl SmarthostToml<'_> {
     /// A table that must name a relay (`[server]`, `[mailboxes."..."]`,
     /// `[bounces]`): `direct` is refused.
     fn relay_spec(self, base: &Path, relays: &mut HashMap<String, RelayHost>) -> Result<SmarthostSpec, Error> {
@@ -612,7 +758,7 @@ impl SmarthostToml {
             });
         }
         let known = match (&self.provider, &self.relay) {
-            (None, Some(text)) => relays.get(text),
+            (None, Some(text)) => relays.get(text.as_ref()),
             _ => None,
         };
         let combined = match known {
@@ -626,12 +772,12 @@ impl SmarthostToml {
             None => {
                 let combined = Preset::combine(self.provider.as_deref(), self.relay.as_deref(), self.encryption)?;
                 if let (None, Some(text)) = (&self.provider, &self.relay) {
-                    relays.insert(text.clone(), combined.relay.clone());
+                    relays.insert(text.as_ref().to_owned(), combined.relay.clone());
                 }
                 combined
             }
         };
-        let username = self.username.or(combined.username.map(str::to_owned));
+        let username = self.username.or(combined.username.map(Cow::Borrowed));
         let source = match (self.password_file, self.password_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -641,7 +787,7 @@ impl SmarthostToml {
                 ))
             }
             (Some(file), None) => Some(SecretSource::File(base.join(file))),
-            (None, Some(var)) => Some(SecretSource::Env(var)),
+            (None, Some(var)) => Some(SecretSource::Env(var.into_owned())),
             (None, None) => None,
         };
         let credentials = match (username, source) {
@@ -668,14 +814,39 @@ impl SmarthostToml {
             let relay = RelayHost::parse(text).map_err(|e| retarget(e, &format!("backup[{i}]")))?;
             backups.push(relay);
         }
-        let checked = Smarthost::new(combined.relay.clone())
-            .with_backups(backups)
-            .map_err(|e| retarget(e, "backup"))?;
+        let backups = if backups.is_empty() {
+            backups
+        } else {
+            let checked = Smarthost::new(combined.relay.clone())
+                .with_backups(backups)
+                .map_err(|e| retarget(e, "backup"))?;
+            checked.backups
+        };
         Ok(Some(SmarthostSpec {
             relay: combined.relay,
             encryption: combined.encryption,
             credentials,
-            backups: checked.backups,
+            backups,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Prefix;
+
+    proptest! {
+        /// Names in their prefixes' order are in the names' order.
+        #[test]
+        fn the_prefix_order_is_the_name_order(a in "[ab.-]{0,20}", b in "[ab.-]{0,20}") {
+            let (pa, pb) = (Prefix::of_str(&a), Prefix::of_str(&b));
+            if pa != pb {
+                prop_assert_eq!(pa.cmp(&pb), a.cmp(&b));
+            } else {
+                prop_assert_eq!(a.get(..16), b.get(..16));
+            }
+        }
     }
 }
