@@ -1,13 +1,13 @@
 //! What Postfix should look like for a policy: main.cf parameters and the
 //! contents of the lookup tables. Pure: no I/O.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
-use smarthost_core::{Bounces, Credentials, DomainName, Encryption, Host, Policy, RelayHost, Smarthost};
+use smarthost_core::{Bounces, Credentials, Encryption, Host, Policy, RelayHost, Smarthost};
 
 use crate::error::Error;
-use crate::maps::{self, TableText};
+use crate::maps::{self, FastSet, TableText};
 use crate::schema::*;
 use crate::PostfixOptions;
 
@@ -94,12 +94,19 @@ impl Ordered {
         self.extras.insert(key, value);
     }
 
-    fn push(&mut self, key: &str, value: impl fmt::Display) {
+    /// The extras before `key`, at their place.
+    fn extras_before(&mut self, key: &str) {
         while !self.extras.is_empty() && self.extras.first_key_value().is_some_and(|(k, _)| k.as_str() < key) {
             let (k, v) = self.extras.pop_first().expect("just seen");
             self.text.push(k, v);
         }
-        self.text.push(key, value);
+    }
+
+    /// Appends `key` with the value made of `parts` (see
+    /// [`TableText::push_parts`]), after the extras that come before it.
+    fn push_parts(&mut self, key: &str, parts: &[&str]) {
+        self.extras_before(key);
+        self.text.push_parts(key, parts);
     }
 
     fn is_empty(&self) -> bool {
@@ -157,11 +164,11 @@ impl Layout {
         // list). Domains share a few relays, so each distinct (relay,
         // encryption, check) is looked at once.
         let mut tls_policy: BTreeMap<String, String> = BTreeMap::new();
-        let mut seen: HashSet<(&RelayHost, Encryption, bool)> = HashSet::new();
+        let mut seen: FastSet<(&RelayHost, Encryption, bool)> = FastSet::default();
         // A smarthost's warnings depend on its relay, encryption and whether
         // it has credentials: each is said once, not once per domain (a
         // fleet of 100,000 domains on a few relays said it 100,000 times).
-        let mut warned: HashSet<(&RelayHost, Encryption, bool)> = HashSet::new();
+        let mut warned: FastSet<(&RelayHost, Encryption, bool)> = FastSet::default();
         // Each smarthost with its level (server-level certificate check or
         // not), the kind and key of its field: the field is only made for
         // a smarthost with backups (a fleet has 100,000 domains). One
@@ -241,7 +248,7 @@ impl Layout {
         let mut secrets = Ordered::new(lines * 48);
         let mut transport = Ordered::new(if direct_mode || server_wrapped { lines * 48 } else { 0 });
         // The server's account is keyed by each of its nexthops.
-        let mut server_keys: HashSet<&RelayHost> = HashSet::new();
+        let mut server_keys: FastSet<&RelayHost> = FastSet::default();
         if let Some(s) = server {
             if let Some(c) = &s.credentials {
                 for relay in s.relays() {
@@ -346,9 +353,9 @@ impl Layout {
         let mut relay_text: maps::FastMap<&RelayHost, String> = maps::FastMap::default();
         let mut key = String::new();
         for (domain, s) in &policy.domains {
-            use fmt::Write as _;
             key.clear();
-            let _ = write!(key, "{}", At(domain));
+            key.push('@');
+            key.push_str(domain.as_str());
             let hops_owned;
             let hops: &str = if s.backups.is_empty() {
                 relay_text.entry(&s.relay).or_insert_with(|| s.relay.to_string())
@@ -356,16 +363,16 @@ impl Layout {
                 hops_owned = nexthops(s);
                 &hops_owned
             };
-            sender_relay.push(&key, hops);
+            sender_relay.push_parts(&key, &[hops]);
             if let Some(c) = &s.credentials {
-                secrets.push(&key, Secret(c));
+                secrets.push_parts(&key, &[c.username().as_str(), ":", c.password().expose()]);
             }
             // Without credentials of its own, a domain on the server's relay
             // would log in with the server's account (Postfix falls back to
             // the next-hop key): its transport turns SASL off.
             let no_auth = s.credentials.is_none() && shares_server_relay(s);
             if let Some(service) = sender_service(s, no_auth, server_wrapped || direct_mode) {
-                transport.push(&key, format_args!("{service}:{hops}"));
+                transport.push_parts(&key, &[service, ":", hops]);
                 if service != SMTP_TRANSPORT {
                     services.insert(service);
                 }
@@ -465,16 +472,6 @@ fn rule_warnings(policy: &Policy) -> Vec<String> {
         .flat_map(Smarthost::warnings)
         .collect();
     rules.warnings().into_iter().filter(|w| !said.contains(w)).collect()
-}
-
-/// A domain's table key, `@example.com`, written without allocating.
-#[derive(Clone, Copy)]
-struct At<'a>(&'a DomainName);
-
-impl fmt::Display for At<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "@{}", self.0)
-    }
 }
 
 /// `user:password`, the value of a secrets table entry.

@@ -122,6 +122,9 @@ impl std::hash::Hasher for FastHasher {
 /// A `HashMap` with [`FastHasher`].
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
+/// A `HashSet` with [`FastHasher`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
+
 /// A table's entries, sorted by key so the text is deterministic.
 pub(crate) type Table = BTreeMap<String, String>;
 
@@ -152,6 +155,21 @@ impl TableText {
         }
         self.entries += 1;
         let _ = writeln!(self.text, "{key} {value}");
+    }
+
+    /// Appends `key` and the value made of `parts`, without the formatting
+    /// machinery (a fleet's tables have 100,000 lines).
+    pub(crate) fn push_parts(&mut self, key: &str, parts: &[&str]) {
+        if self.entries == 0 {
+            self.text.push_str(HEADER);
+        }
+        self.entries += 1;
+        self.text.push_str(key);
+        self.text.push(' ');
+        for part in parts {
+            self.text.push_str(part);
+        }
+        self.text.push('\n');
     }
 
     /// Whether the table has no entry.
