@@ -7,41 +7,87 @@
 //! character is `#` are ignored anywhere, even between continuation lines.
 //! A `#` after text is not a comment (postconf(5), "main.cf syntax").
 //!
-//! [`CfFile`] keeps every byte of the input: each item owns its raw text,
-//! line endings included. Printing an unedited file gives back the input, for
-//! any input (CRLF files, no final newline, garbage). Only items that are
-//! edited are re-rendered.
+//! [`CfFile`] keeps every byte of the input: the text is copied once, and
+//! every item is a span of it until it is edited (as toml_edit keeps an
+//! untouched item's text). Printing an unedited file gives back the input,
+//! for any input (CRLF files, no final newline, garbage). Only items that
+//! are edited are re-rendered. A parse allocates the copy and the list of
+//! items, nothing per line: main.cf is parsed several times per run, and a
+//! hand-edited one has thousands of lines.
 
 use winnow::ascii::space0;
 use winnow::token::{rest, take_while};
 use winnow::Parser;
 
+use crate::maps::FastMap;
+
+/// A piece of text: a span of the parsed source, or its own once edited.
+#[derive(Clone, Debug)]
+enum Text {
+    /// `source[start..end]`.
+    Span(usize, usize),
+    /// Text that was not in the source.
+    Owned(String),
+}
+
+impl Text {
+    fn get<'a>(&'a self, source: &'a str) -> &'a str {
+        match self {
+            Text::Span(start, end) => &source[*start..*end],
+            Text::Owned(text) => text,
+        }
+    }
+
+    /// The text, made its own so that it can be changed.
+    fn to_mut<'a>(&'a mut self, source: &str) -> &'a mut String {
+        if let Text::Span(start, end) = *self {
+            *self = Text::Owned(source[start..end].to_owned());
+        }
+        match self {
+            Text::Owned(text) => text,
+            Text::Span(..) => unreachable!("made owned above"),
+        }
+    }
+}
+
 /// One piece of a configuration file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Item {
+#[derive(Clone, Debug)]
+enum Item {
     /// Blank and comment lines, kept as they are.
-    Trivia(String),
+    Trivia(Text),
     /// A logical line: its first line, continuation lines and any blank or
     /// comment lines between them.
     Entry(Entry),
 }
 
 /// A logical line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Entry {
+#[derive(Clone, Debug)]
+struct Entry {
     /// The exact text, with line endings.
-    pub(crate) raw: String,
-    /// The parameter name (main.cf) or service name (master.cf); `None` when
-    /// the line has no `name =` form (main.cf) .
-    pub(crate) name: Option<String>,
+    raw: Text,
+    /// Where the parameter name (main.cf) or service name (master.cf) is in
+    /// the raw text; `None` when the line has no `name =` form (main.cf).
+    name: Option<(usize, usize)>,
     /// The value: the text after `=` and the continuation lines, joined by
     /// single spaces, comment lines left out (main.cf).
-    pub(crate) value: String,
+    value: Value,
+}
+
+/// An entry's value: a span of its raw text when it is one piece (one
+/// line, or one non-empty continuation), else the pieces joined.
+#[derive(Clone, Debug)]
+enum Value {
+    /// `raw[start..end]`.
+    InRaw(usize, usize),
+    /// The pieces joined by single spaces.
+    Joined(String),
 }
 
 /// A parsed file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct CfFile {
+    /// The text as parsed; unedited items are spans of it.
+    source: String,
     items: Vec<Item>,
 }
 
@@ -54,9 +100,28 @@ fn starts_with_whitespace(line: &str) -> bool {
     line.starts_with([' ', '\t'])
 }
 
+/// Whether a line continues the logical line before it (or is ignored):
+/// blank, a comment, or indented.
+fn continues(line: &str) -> bool {
+    is_trivia(line) || starts_with_whitespace(line)
+}
+
 fn strip_eol(line: &str) -> &str {
     let line = line.strip_suffix('\n').unwrap_or(line);
     line.strip_suffix('\r').unwrap_or(line)
+}
+
+/// The line of `text` that starts at `at`, line ending included.
+fn line_at(text: &str, at: usize) -> &str {
+    let rest = &text[at..];
+    match memchr_newline(rest.as_bytes()) {
+        Some(i) => &rest[..=i],
+        None => rest,
+    }
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// `name = value` of a main.cf logical line's first line.
@@ -69,24 +134,70 @@ fn parameter<'a>(input: &mut &'a str) -> winnow::Result<(&'a str, &'a str)> {
         .parse_next(input)
 }
 
+/// Where `part` (a slice of `whole`) is in `whole`.
+fn span_in(whole: &str, part: &str) -> (usize, usize) {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    (start, start + part.len())
+}
+
 impl Entry {
-    fn parse(raw: String, kind: Kind) -> Entry {
-        let mut lines = raw.split_inclusive('\n');
+    /// The entry of `raw`, whose text is `text` (the same text, where the
+    /// spans point).
+    fn parse(raw: Text, text: &str, kind: Kind) -> Entry {
+        let mut lines = text.split_inclusive('\n');
         let head = strip_eol(lines.next().unwrap_or(""));
-        let tail = lines.filter(|l| !is_trivia(l)).map(|l| strip_eol(l).trim());
         let (name, first) = match kind {
             Kind::Main => match parameter.parse(head) {
-                Ok((name, value)) => (Some(name.to_owned()), value.trim()),
+                Ok((name, value)) => (Some(name), value.trim()),
                 Err(_) => (None, head.trim()),
             },
-            Kind::Master => (head.split_whitespace().next().map(str::to_owned), head.trim()),
+            Kind::Master => (head.split_whitespace().next(), head.trim()),
         };
-        let value = std::iter::once(first)
-            .chain(tail)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        Entry { raw, name, value }
+        let mut pieces = std::iter::once(first)
+            .chain(lines.filter(|l| !is_trivia(l)).map(|l| strip_eol(l).trim()))
+            .filter(|s| !s.is_empty());
+        let value = match (pieces.next(), pieces.next()) {
+            (None, _) => Value::InRaw(0, 0),
+            (Some(only), None) => {
+                let (start, end) = span_in(text, only);
+                Value::InRaw(start, end)
+            }
+            (Some(one), Some(two)) => {
+                let mut joined = [one, two].join(" ");
+                for piece in pieces {
+                    joined.push(' ');
+                    joined.push_str(piece);
+                }
+                Value::Joined(joined)
+            }
+        };
+        Entry {
+            raw,
+            name: name.map(|n| span_in(text, n)),
+            value,
+        }
+    }
+
+    /// An edited entry: its own text.
+    fn owned(text: String, kind: Kind) -> Entry {
+        let mut entry = Entry::parse(Text::Owned(String::new()), &text, kind);
+        entry.raw = Text::Owned(text);
+        entry
+    }
+
+    fn raw<'a>(&'a self, source: &'a str) -> &'a str {
+        self.raw.get(source)
+    }
+
+    fn name<'a>(&'a self, source: &'a str) -> Option<&'a str> {
+        self.name.map(|(start, end)| &self.raw(source)[start..end])
+    }
+
+    fn value<'a>(&'a self, source: &'a str) -> &'a str {
+        match &self.value {
+            Value::InRaw(start, end) => &self.raw(source)[*start..*end],
+            Value::Joined(text) => text,
+        }
     }
 }
 
@@ -103,72 +214,100 @@ impl CfFile {
     /// Splits a file into items. Never fails: text that is not a parameter
     /// is kept as an entry without a name.
     pub(crate) fn parse(text: &str, kind: Kind) -> CfFile {
-        let lines: Vec<&str> = text.split_inclusive('\n').collect();
         let mut items = Vec::new();
-        let mut i = 0;
-        while i < lines.len() {
-            if is_trivia(lines[i]) || starts_with_whitespace(lines[i]) {
+        let mut at = 0;
+        while at < text.len() {
+            let line = line_at(text, at);
+            if continues(line) {
                 // Trivia, or a continuation with nothing to continue: kept as is.
-                let start = i;
-                while i < lines.len() && (is_trivia(lines[i]) || starts_with_whitespace(lines[i])) {
-                    i += 1;
+                let start = at;
+                while at < text.len() && continues(line_at(text, at)) {
+                    at += line_at(text, at).len();
                 }
-                items.push(Item::Trivia(lines[start..i].concat()));
+                items.push(Item::Trivia(Text::Span(start, at)));
                 continue;
             }
             // A logical line: the head, then continuation lines; blank and
             // comment lines belong to it only when a continuation follows.
-            let start = i;
-            i += 1;
-            let mut end = i;
-            while i < lines.len() && (is_trivia(lines[i]) || starts_with_whitespace(lines[i])) {
-                if !is_trivia(lines[i]) {
-                    end = i + 1;
+            let start = at;
+            at += line.len();
+            let mut end = at;
+            while at < text.len() {
+                let next = line_at(text, at);
+                if !continues(next) {
+                    break;
                 }
-                i += 1;
+                at += next.len();
+                if !is_trivia(next) {
+                    end = at;
+                }
             }
-            items.push(Item::Entry(Entry::parse(lines[start..end].concat(), kind)));
-            i = end;
+            items.push(Item::Entry(Entry::parse(
+                Text::Span(start, end),
+                &text[start..end],
+                kind,
+            )));
+            at = end;
         }
-        CfFile { items }
+        CfFile {
+            source: text.to_owned(),
+            items,
+        }
+    }
+
+    fn text<'a>(&'a self, item: &'a Item) -> &'a str {
+        match item {
+            Item::Trivia(t) => t.get(&self.source),
+            Item::Entry(e) => e.raw(&self.source),
+        }
+    }
+
+    /// The entries, with their names.
+    fn named(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Entry(e) => e.name(&self.source).map(|name| (name, e)),
+            Item::Trivia(_) => None,
+        })
+    }
+
+    /// Whether item `i` is an entry named `name`.
+    fn is_named(&self, item: &Item, name: &str) -> bool {
+        matches!(item, Item::Entry(e) if e.name(&self.source) == Some(name))
     }
 
     /// The file's text.
     pub(crate) fn render(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.source.len() + 256);
         for item in &self.items {
-            match item {
-                Item::Trivia(t) => out.push_str(t),
-                Item::Entry(e) => out.push_str(&e.raw),
-            }
+            out.push_str(self.text(item));
         }
         out
     }
 
+    /// The exact text (continuation lines and line endings included) of
+    /// every entry named `name`, in file order.
+    pub(crate) fn raws<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.entries(name).map(|e| e.raw(&self.source))
+    }
+
     /// Every entry named `name`, in file order.
-    pub(crate) fn entries<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Entry> + use<'a, 'n> {
-        self.items.iter().filter_map(move |item| match item {
-            Item::Entry(e) if e.name.as_deref() == Some(name) => Some(e),
-            _ => None,
-        })
+    fn entries<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Entry> + use<'a, 'n> {
+        self.named().filter(move |(n, _)| *n == name).map(|(_, e)| e)
     }
 
     /// The effective value of a main.cf parameter: the last occurrence wins,
     /// as in Postfix.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.entries(name).last().map(|e| e.value.as_str())
+        self.entries(name).last().map(|e| e.value(&self.source))
     }
 
     /// The names of all entries, in file order, each once.
     pub(crate) fn names(&self) -> Vec<&str> {
-        let mut seen = std::collections::HashSet::new();
-        self.items
-            .iter()
-            .filter_map(|item| match item {
-                Item::Entry(e) => e.name.as_deref(),
-                Item::Trivia(_) => None,
-            })
-            .filter(|n| seen.insert(*n))
+        let mut seen = FastMap::default();
+        seen.reserve(self.items.len());
+        self.named()
+            .map(|(name, _)| name)
+            .filter(|n| seen.insert(*n, ()).is_none())
             .collect()
     }
 
@@ -177,16 +316,16 @@ impl CfFile {
     /// file, where [`CfFile::names`] then [`CfFile::get`] would scan it once
     /// per name.
     pub(crate) fn effective(&self) -> Vec<(&str, &str)> {
-        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        let mut out: Vec<(&str, &str)> = Vec::new();
-        for item in &self.items {
-            let Item::Entry(e) = item else { continue };
-            let Some(name) = e.name.as_deref() else { continue };
+        let mut index: FastMap<&str, usize> = FastMap::default();
+        index.reserve(self.items.len());
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(self.items.len());
+        for (name, e) in self.named() {
+            let value = e.value(&self.source);
             match index.get(name) {
-                Some(&i) => out[i].1 = &e.value,
+                Some(&i) => out[i].1 = value,
                 None => {
                     index.insert(name, out.len());
-                    out.push((name, &e.value));
+                    out.push((name, value));
                 }
             }
         }
@@ -198,12 +337,22 @@ impl CfFile {
         self.entries(name).count()
     }
 
+    /// `\r\n` when the text has a CRLF line ending, else `\n`.
     fn line_ending(&self) -> &'static str {
-        if self.render().contains("\r\n") {
-            "\r\n"
-        } else {
-            "\n"
+        // Items end at a line break (all but maybe the last), so no `\r\n`
+        // straddles two of them; an edit that left one ending in `\r`
+        // before another is checked too.
+        let mut after_cr = false;
+        for item in &self.items {
+            let text = self.text(item);
+            if text.contains("\r\n") || (after_cr && text.starts_with('\n')) {
+                return "\r\n";
+            }
+            if !text.is_empty() {
+                after_cr = text.ends_with('\r');
+            }
         }
+        "\n"
     }
 
     /// Replaces every occurrence of `name` with one entry of `text` (a whole
@@ -216,29 +365,28 @@ impl CfFile {
         } else {
             text.to_owned()
         };
-        self.put(name, Entry::parse(text, kind));
+        self.put(name, Entry::owned(text, kind));
     }
 
     /// `entry` in place of every occurrence of `name`, where the last one
     /// is, or at the end; an identical single entry is left as it is.
     fn put(&mut self, name: &str, entry: Entry) {
-        let last = self
-            .items
-            .iter()
-            .rposition(|i| matches!(i, Item::Entry(e) if e.name.as_deref() == Some(name)));
+        let last = self.items.iter().rposition(|i| self.is_named(i, name));
         let Some(at) = last else {
             let eol = self.line_ending();
             self.ensure_final_newline(eol);
             self.items.push(Item::Entry(entry));
             return;
         };
-        if matches!(&self.items[at], Item::Entry(old) if old.raw == entry.raw) && self.count(name) == 1 {
+        let same = matches!(&self.items[at], Item::Entry(old) if old.raw(&self.source) == entry.raw(&self.source));
+        if same && self.count(name) == 1 {
             return;
         }
         self.items[at] = Item::Entry(entry);
+        let source = &self.source;
         let mut index = 0;
         self.items.retain(|item| {
-            let keep = index >= at || !matches!(item, Item::Entry(e) if e.name.as_deref() == Some(name));
+            let keep = index >= at || !matches!(item, Item::Entry(e) if e.name(source) == Some(name));
             index += 1;
             keep
         });
@@ -261,53 +409,57 @@ impl CfFile {
     /// The exact text of the entry Postfix uses for `name` (the last one),
     /// continuation lines and line endings included.
     pub(crate) fn raw(&self, name: &str) -> Option<&str> {
-        self.entries(name).last().map(|e| e.raw.as_str())
+        self.entries(name).last().map(|e| e.raw(&self.source))
     }
 
     /// Puts back an entry's exact text (as [`CfFile::raw`] gave it) in place
     /// of every occurrence of `name`, where the last one is, or at the end.
     pub(crate) fn restore(&mut self, name: &str, raw: &str, kind: Kind) {
-        self.put(name, Entry::parse(raw.to_owned(), kind));
+        self.put(name, Entry::owned(raw.to_owned(), kind));
     }
 
     /// Whether the text ends with a line break (an empty file counts as
     /// ending with one: appending to it adds nothing before).
     pub(crate) fn ends_with_newline(&self) -> bool {
         match self.items.last() {
-            Some(Item::Trivia(t)) => t.ends_with('\n'),
-            Some(Item::Entry(e)) => e.raw.ends_with('\n'),
+            Some(item) => self.text(item).ends_with('\n'),
             None => true,
+        }
+    }
+
+    /// The text of the last item, made its own so that it can be changed.
+    fn last_text_mut(&mut self) -> Option<&mut String> {
+        let source = &self.source;
+        match self.items.last_mut()? {
+            Item::Trivia(t) => Some(t.to_mut(source)),
+            Item::Entry(e) => Some(e.raw.to_mut(source)),
         }
     }
 
     /// Removes the line break at the very end, if there is one.
     pub(crate) fn strip_final_newline(&mut self) {
-        let text = match self.items.last_mut() {
-            Some(Item::Trivia(t)) => t,
-            Some(Item::Entry(e)) => &mut e.raw,
-            None => return,
-        };
-        if text.ends_with("\r\n") {
-            text.truncate(text.len() - 2);
-        } else if text.ends_with('\n') {
-            text.pop();
+        if self.ends_with_newline() {
+            let Some(text) = self.last_text_mut() else { return };
+            if text.ends_with("\r\n") {
+                text.truncate(text.len() - 2);
+            } else {
+                text.pop();
+            }
         }
     }
 
     /// Removes every occurrence of `name`.
     pub(crate) fn remove(&mut self, name: &str) {
+        let source = &self.source;
         self.items
-            .retain(|item| !matches!(item, Item::Entry(e) if e.name.as_deref() == Some(name)));
+            .retain(|item| !matches!(item, Item::Entry(e) if e.name(source) == Some(name)));
     }
 
     fn ensure_final_newline(&mut self, eol: &str) {
-        let needs = match self.items.last_mut() {
-            Some(Item::Trivia(t)) => (!t.ends_with('\n')).then_some(t),
-            Some(Item::Entry(e)) => (!e.raw.ends_with('\n')).then_some(&mut e.raw),
-            None => None,
-        };
-        if let Some(text) = needs {
-            text.push_str(eol);
+        if !self.ends_with_newline() {
+            if let Some(text) = self.last_text_mut() {
+                text.push_str(eol);
+            }
         }
     }
 }
@@ -350,11 +502,11 @@ mod tests {
                 assert_eq!(CfFile::parse(&text, kind).render(), text, "{name}");
             }
             let mut f = CfFile::parse(&text, Kind::Main);
-            let before: Vec<Entry> = f
+            let before: Vec<String> = f
                 .items
                 .iter()
                 .filter_map(|i| match i {
-                    Item::Entry(e) if e.name.as_deref() != Some("relayhost") => Some(e.clone()),
+                    Item::Entry(e) if e.name(&f.source) != Some("relayhost") => Some(e.raw(&f.source).to_owned()),
                     _ => None,
                 })
                 .collect();
@@ -362,7 +514,7 @@ mod tests {
             f.set("smtp_tls_policy_maps", "hash:/x");
             let out = f.render();
             for e in before {
-                assert!(out.contains(&e.raw), "{name}: lost {:?}", e.raw);
+                assert!(out.contains(&e), "{name}: lost {e:?}");
             }
             let again = CfFile::parse(&out, Kind::Main);
             assert_eq!(again.get("relayhost"), Some("[smtp.example.com]:587"), "{name}");
@@ -375,6 +527,32 @@ mod tests {
         fn any_text_round_trips(text in any::<String>()) {
             prop_assert_eq!(CfFile::parse(&text, Kind::Main).render(), text.clone());
             prop_assert_eq!(CfFile::parse(&text, Kind::Master).render(), text);
+        }
+
+        #[test]
+        fn values_are_the_pieces_joined_by_single_spaces(
+            lines in prop::collection::vec("([a-z_]{1,8} ?= ?[a-z$ ,]{0,10}|[ \t]+[a-z,]{0,6}[ \t]*|#[a-z ]{0,8}|[ \t]*)(\r?\n)", 0..20),
+            tail in "[a-z =]{0,5}",
+        ) {
+            // The value as Postfix joins it, computed from the whole text of
+            // each entry (the span-based value must agree).
+            let text = lines.concat() + &tail;
+            let file = CfFile::parse(&text, Kind::Main);
+            for item in &file.items {
+                let Item::Entry(e) = item else { continue };
+                let mut raw_lines = e.raw(&file.source).split_inclusive('\n');
+                let head = strip_eol(raw_lines.next().unwrap_or(""));
+                let first = match head.split_once('=') {
+                    Some((_, v)) if e.name.is_some() => v.trim(),
+                    _ => head.trim(),
+                };
+                let joined = std::iter::once(first)
+                    .chain(raw_lines.filter(|l| !is_trivia(l)).map(|l| strip_eol(l).trim()))
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                prop_assert_eq!(e.value(&file.source), joined.as_str());
+            }
         }
 
         #[test]
