@@ -111,17 +111,9 @@ fn strip_eol(line: &str) -> &str {
     line.strip_suffix('\r').unwrap_or(line)
 }
 
-/// The line of `text` that starts at `at`, line ending included.
-fn line_at(text: &str, at: usize) -> &str {
-    let rest = &text[at..];
-    match memchr_newline(rest.as_bytes()) {
-        Some(i) => &rest[..=i],
-        None => rest,
-    }
-}
-
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+/// The end of the line of `text` that starts at `at`, line ending included.
+fn line_end(text: &str, at: usize) -> usize {
+    text[at..].find('\n').map_or(text.len(), |i| at + i + 1)
 }
 
 /// `name = value` of a main.cf logical line's first line.
@@ -144,8 +136,8 @@ impl Entry {
     /// The entry of `raw`, whose text is `text` (the same text, where the
     /// spans point).
     fn parse(raw: Text, text: &str, kind: Kind) -> Entry {
-        let mut lines = text.split_inclusive('\n');
-        let head = strip_eol(lines.next().unwrap_or(""));
+        let head_end = line_end(text, 0);
+        let head = strip_eol(&text[..head_end]);
         let (name, first) = match kind {
             Kind::Main => match parameter.parse(head) {
                 Ok((name, value)) => (Some(name), value.trim()),
@@ -153,6 +145,7 @@ impl Entry {
             },
             Kind::Master => (head.split_whitespace().next(), head.trim()),
         };
+        let lines = text[head_end..].split_inclusive('\n');
         let mut pieces = std::iter::once(first)
             .chain(lines.filter(|l| !is_trivia(l)).map(|l| strip_eol(l).trim()))
             .filter(|s| !s.is_empty());
@@ -217,28 +210,31 @@ impl CfFile {
         let mut items = Vec::new();
         let mut at = 0;
         while at < text.len() {
-            let line = line_at(text, at);
-            if continues(line) {
+            let start = at;
+            at = line_end(text, start);
+            if continues(&text[start..at]) {
                 // Trivia, or a continuation with nothing to continue: kept as is.
-                let start = at;
-                while at < text.len() && continues(line_at(text, at)) {
-                    at += line_at(text, at).len();
+                while at < text.len() {
+                    let next = line_end(text, at);
+                    if !continues(&text[at..next]) {
+                        break;
+                    }
+                    at = next;
                 }
                 items.push(Item::Trivia(Text::Span(start, at)));
                 continue;
             }
             // A logical line: the head, then continuation lines; blank and
             // comment lines belong to it only when a continuation follows.
-            let start = at;
-            at += line.len();
             let mut end = at;
             while at < text.len() {
-                let next = line_at(text, at);
-                if !continues(next) {
+                let next = line_end(text, at);
+                let line = &text[at..next];
+                if !continues(line) {
                     break;
                 }
-                at += next.len();
-                if !is_trivia(next) {
+                at = next;
+                if !is_trivia(line) {
                     end = at;
                 }
             }
