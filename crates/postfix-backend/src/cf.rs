@@ -68,6 +68,8 @@ struct Entry {
     /// Where the parameter name (main.cf) or service name (master.cf) is in
     /// the raw text; `None` when the line has no `name =` form (main.cf).
     name: Option<(usize, usize)>,
+    /// [`name_key`] of the name: looking a name up compares this first.
+    key: u64,
     /// The value: the text after `=` and the continuation lines, joined by
     /// single spaces, comment lines left out (main.cf).
     value: Value,
@@ -88,6 +90,8 @@ enum Value {
 pub(crate) struct CfFile {
     /// The text as parsed; unedited items are spans of it.
     source: String,
+    /// Whether `source` has a `\r` (else no span has a CRLF line ending).
+    source_has_cr: bool,
     items: Vec<Item>,
 }
 
@@ -124,6 +128,16 @@ fn parameter<'a>(input: &mut &'a str) -> winnow::Result<(&'a str, &'a str)> {
     (name, space0, '=', space0, rest)
         .map(|(n, _, _, _, v)| (n, v))
         .parse_next(input)
+}
+
+/// A hash of an entry's name. The edits look names up one at a time, each
+/// time over every entry of the file: comparing a number first keeps that
+/// cheap on a main.cf of thousands of parameters.
+fn name_key(name: &str) -> u64 {
+    use std::hash::Hasher as _;
+    let mut hasher = crate::maps::FastHasher::default();
+    hasher.write(name.as_bytes());
+    hasher.finish() ^ name.len() as u64
 }
 
 /// Where `part` (a slice of `whole`) is in `whole`.
@@ -166,6 +180,7 @@ impl Entry {
         };
         Entry {
             raw,
+            key: name.map_or(0, name_key),
             name: name.map(|n| span_in(text, n)),
             value,
         }
@@ -184,6 +199,11 @@ impl Entry {
 
     fn name<'a>(&'a self, source: &'a str) -> Option<&'a str> {
         self.name.map(|(start, end)| &self.raw(source)[start..end])
+    }
+
+    /// Whether this entry is named `name`, whose [`name_key`] is `key`.
+    fn is(&self, source: &str, name: &str, key: u64) -> bool {
+        self.key == key && self.name(source) == Some(name)
     }
 
     fn value<'a>(&'a self, source: &'a str) -> &'a str {
@@ -246,6 +266,7 @@ impl CfFile {
             at = end;
         }
         CfFile {
+            source_has_cr: text.as_bytes().contains(&b'\r'),
             source: text.to_owned(),
             items,
         }
@@ -266,9 +287,9 @@ impl CfFile {
         })
     }
 
-    /// Whether item `i` is an entry named `name`.
-    fn is_named(&self, item: &Item, name: &str) -> bool {
-        matches!(item, Item::Entry(e) if e.name(&self.source) == Some(name))
+    /// Whether `item` is an entry named `name`, whose [`name_key`] is `key`.
+    fn is_named(&self, item: &Item, name: &str, key: u64) -> bool {
+        matches!(item, Item::Entry(e) if e.is(&self.source, name, key))
     }
 
     /// The file's text.
@@ -288,7 +309,11 @@ impl CfFile {
 
     /// Every entry named `name`, in file order.
     fn entries<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Entry> + use<'a, 'n> {
-        self.named().filter(move |(n, _)| *n == name).map(|(_, e)| e)
+        let key = name_key(name);
+        self.items.iter().filter_map(move |item| match item {
+            Item::Entry(e) if e.is(&self.source, name, key) => Some(e),
+            _ => None,
+        })
     }
 
     /// The effective value of a main.cf parameter: the last occurrence wins,
@@ -340,6 +365,18 @@ impl CfFile {
         // before another is checked too.
         let mut after_cr = false;
         for item in &self.items {
+            let spanned = matches!(
+                item,
+                Item::Trivia(Text::Span(..))
+                    | Item::Entry(Entry {
+                        raw: Text::Span(..),
+                        ..
+                    })
+            );
+            if spanned && !self.source_has_cr && !after_cr {
+                // Neither a CRLF nor a `\r` at its end.
+                continue;
+            }
             let text = self.text(item);
             if text.contains("\r\n") || (after_cr && text.starts_with('\n')) {
                 return "\r\n";
@@ -367,7 +404,8 @@ impl CfFile {
     /// `entry` in place of every occurrence of `name`, where the last one
     /// is, or at the end; an identical single entry is left as it is.
     fn put(&mut self, name: &str, entry: Entry) {
-        let last = self.items.iter().rposition(|i| self.is_named(i, name));
+        let key = name_key(name);
+        let last = self.items.iter().rposition(|i| self.is_named(i, name, key));
         let Some(at) = last else {
             let eol = self.line_ending();
             self.ensure_final_newline(eol);
@@ -382,7 +420,7 @@ impl CfFile {
         let source = &self.source;
         let mut index = 0;
         self.items.retain(|item| {
-            let keep = index >= at || !matches!(item, Item::Entry(e) if e.name(source) == Some(name));
+            let keep = index >= at || !matches!(item, Item::Entry(e) if e.is(source, name, key));
             index += 1;
             keep
         });
@@ -446,9 +484,9 @@ impl CfFile {
 
     /// Removes every occurrence of `name`.
     pub(crate) fn remove(&mut self, name: &str) {
-        let source = &self.source;
+        let (source, key) = (&self.source, name_key(name));
         self.items
-            .retain(|item| !matches!(item, Item::Entry(e) if e.name(source) == Some(name)));
+            .retain(|item| !matches!(item, Item::Entry(e) if e.is(source, name, key)));
     }
 
     fn ensure_final_newline(&mut self, eol: &str) {
