@@ -116,8 +116,31 @@ fn strip_eol(line: &str) -> &str {
 }
 
 /// The end of the line of `text` that starts at `at`, line ending included.
+///
+/// Eight bytes at a time: a line of main.cf is a few dozen bytes, too short
+/// for `str::find`'s memchr to pay for its setup (it was a third of a
+/// parse). `x - 0x01..01 & !x & 0x80..80` has its lowest set bit in the
+/// first zero byte of `x` (bits above it may be wrong, never below), and
+/// `x` is the word XOR `\n` in every byte.
 fn line_end(text: &str, at: usize) -> usize {
-    text[at..].find('\n').map_or(text.len(), |i| at + i + 1)
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let bytes = &text.as_bytes()[at..];
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = at;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ NEWLINES;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return offset + (found.trailing_zeros() / 8) as usize + 1;
+        }
+        offset += 8;
+    }
+    let rest = words.remainder();
+    rest.iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| offset + i + 1)
 }
 
 /// `name = value` of a main.cf logical line's first line.
@@ -554,6 +577,29 @@ mod tests {
             assert_eq!(again.get("relayhost"), Some("[smtp.example.com]:587"), "{name}");
             assert_eq!(again.count("relayhost"), 1, "{name}");
         }
+    }
+
+    #[test]
+    fn line_end_finds_the_first_line_break_at_any_place_in_a_word() {
+        for len in 1..40 {
+            for first in 0..len {
+                // One line break at `first`, another one later when there is room.
+                let mut text: Vec<u8> = vec![b'x'; len];
+                text[first] = b'\n';
+                if first + 3 < len {
+                    text[first + 3] = b'\n';
+                }
+                let text = String::from_utf8(text).unwrap();
+                for at in 0..=len {
+                    let expected = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+                    assert_eq!(line_end(&text, at), expected, "{text:?} from {at}");
+                }
+            }
+        }
+        // Bytes next to `\n`, non-ASCII text, and no line break at all.
+        let text = "\t\x0b\x0c\r é\u{8a}\u{10a}\nrest";
+        assert_eq!(line_end(text, 0), text.find('\n').unwrap() + 1);
+        assert_eq!(line_end("\u{10a}\u{10a}\u{10a}\u{10a}\u{10a}", 0), 10);
     }
 
     proptest! {
