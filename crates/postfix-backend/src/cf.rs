@@ -15,10 +15,6 @@
 //! items, nothing per line: main.cf is parsed several times per run, and a
 //! hand-edited one has thousands of lines.
 
-use winnow::ascii::space0;
-use winnow::token::{rest, take_while};
-use winnow::Parser;
-
 use crate::maps::FastMap;
 
 /// A piece of text: a span of the parsed source, or its own once edited.
@@ -143,24 +139,43 @@ fn line_end(text: &str, at: usize) -> usize {
         .map_or(text.len(), |i| offset + i + 1)
 }
 
-/// `name = value` of a main.cf logical line's first line.
-fn parameter<'a>(input: &mut &'a str) -> winnow::Result<(&'a str, &'a str)> {
-    let name = take_while(1.., |c: char| {
-        c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-'
-    });
-    (name, space0, '=', space0, rest)
-        .map(|(n, _, _, _, v)| (n, v))
-        .parse_next(input)
+/// `name = value` of a main.cf logical line's first line (line ending
+/// stripped): the name and what follows `=`, or `None` when the line does
+/// not start with a name (ASCII letters, digits, `_`, `.`, `-`) and `=`,
+/// with only spaces and tabs between. Byte by byte: it runs for every
+/// line of every parse.
+fn parameter(line: &str) -> Option<(&str, &str)> {
+    let bytes = line.as_bytes();
+    let is_name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    let is_blank = |b: &&u8| matches!(b, b' ' | b'\t');
+    let name_end = bytes.iter().take_while(|b| is_name(b)).count();
+    if name_end == 0 {
+        return None;
+    }
+    let equals = name_end + bytes[name_end..].iter().take_while(is_blank).count();
+    if bytes.get(equals) != Some(&b'=') {
+        return None;
+    }
+    let value = equals + 1 + bytes[equals + 1..].iter().take_while(is_blank).count();
+    Some((&line[..name_end], &line[value..]))
 }
 
-/// A hash of an entry's name. The edits look names up one at a time, each
-/// time over every entry of the file: comparing a number first keeps that
-/// cheap on a main.cf of thousands of parameters.
+/// A key of an entry's name: its length and its first and last eight
+/// bytes, mixed. The edits look names up one at a time, each time over
+/// every entry of the file: comparing a number first keeps that cheap on a
+/// main.cf of thousands of parameters. Two names with the same key are
+/// told apart by their text.
 fn name_key(name: &str) -> u64 {
-    use std::hash::Hasher as _;
-    let mut hasher = crate::maps::FastHasher::default();
-    hasher.write(name.as_bytes());
-    hasher.finish() ^ name.len() as u64
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let bytes = name.as_bytes();
+    let word = |part: &[u8]| {
+        let mut word = [0u8; 8];
+        word[..part.len()].copy_from_slice(part);
+        u64::from_le_bytes(word)
+    };
+    let head = word(&bytes[..bytes.len().min(8)]);
+    let tail = word(&bytes[bytes.len().saturating_sub(8)..]);
+    ((head.wrapping_mul(K) ^ tail).rotate_left(23) ^ bytes.len() as u64).wrapping_mul(K)
 }
 
 /// Where `part` (a slice of `whole`) is in `whole`.
@@ -176,9 +191,9 @@ impl Entry {
         let head_end = line_end(text, 0);
         let head = strip_eol(&text[..head_end]);
         let (name, first) = match kind {
-            Kind::Main => match parameter.parse(head) {
-                Ok((name, value)) => (Some(name), value.trim()),
-                Err(_) => (None, head.trim()),
+            Kind::Main => match parameter(head) {
+                Some((name, value)) => (Some(name), value.trim()),
+                None => (None, head.trim()),
             },
             Kind::Master => (head.split_whitespace().next(), head.trim()),
         };
@@ -576,6 +591,26 @@ mod tests {
             let again = CfFile::parse(&out, Kind::Main);
             assert_eq!(again.get("relayhost"), Some("[smtp.example.com]:587"), "{name}");
             assert_eq!(again.count("relayhost"), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_parameter_is_a_name_blanks_an_equals_sign_blanks_and_the_rest() {
+        for (line, expected) in [
+            ("relayhost = [a]:25", Some(("relayhost", "[a]:25"))),
+            ("a=b", Some(("a", "b"))),
+            ("a \t= \t b c ", Some(("a", "b c "))),
+            ("a-b.c_D9 =", Some(("a-b.c_D9", ""))),
+            ("a ==b", Some(("a", "=b"))),
+            ("=broken", None),
+            ("a b = c", None),
+            ("é = x", None),
+            ("aé = x", None),
+            ("a\u{a0}= x", None),
+            ("name", None),
+            ("", None),
+        ] {
+            assert_eq!(parameter(line), expected, "{line:?}");
         }
     }
 
