@@ -197,6 +197,16 @@ impl Entry {
             },
             Kind::Master => (head.split_whitespace().next(), head.trim()),
         };
+        if head_end == text.len() {
+            // One line, as most are: the value is a span of it.
+            let (start, end) = span_in(text, first);
+            return Entry {
+                raw,
+                key: name.map_or(0, name_key),
+                name: name.map(|n| span_in(text, n)),
+                value: Value::InRaw(start, end),
+            };
+        }
         let lines = text[head_end..].split_inclusive('\n');
         let mut pieces = std::iter::once(first)
             .chain(lines.filter(|l| !is_trivia(l)).map(|l| strip_eol(l).trim()))
@@ -265,7 +275,10 @@ impl CfFile {
     /// Splits a file into items. Never fails: text that is not a parameter
     /// is kept as an entry without a name.
     pub(crate) fn parse(text: &str, kind: Kind) -> CfFile {
-        let mut items = Vec::new();
+        // Room for a line of 32 bytes on average, so that the list is not
+        // copied as it grows; pages of it that are not used are never
+        // touched.
+        let mut items = Vec::with_capacity(text.len() / 32 + 1);
         let mut at = 0;
         while at < text.len() {
             let start = at;
