@@ -178,6 +178,27 @@ fn name_key(name: &str) -> u64 {
     ((head.wrapping_mul(K) ^ tail).rotate_left(23) ^ bytes.len() as u64).wrapping_mul(K)
 }
 
+/// A hasher for [`name_key`]s, which are mixed already: the key itself.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; anything else is folded in all the same.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Where `part` (a slice of `whole`) is in `whole`.
 fn span_in(whole: &str, part: &str) -> (usize, usize) {
     let start = part.as_ptr() as usize - whole.as_ptr() as usize;
@@ -373,14 +394,43 @@ impl CfFile {
         self.entries(name).last().map(|e| e.value(&self.source))
     }
 
+    /// Calls `f` with each named entry in file order, its name, and the
+    /// number of its name in the order of first occurrence (0, 1, ...),
+    /// and whether this is that first occurrence. Names are grouped by
+    /// their key, which was computed at the parse, not hashed again; a name
+    /// whose key another name has is counted apart, by its text.
+    fn number_names<'a>(&'a self, mut f: impl FnMut(usize, bool, &'a str, &'a Entry)) {
+        let mut by_key: std::collections::HashMap<u64, (&str, usize), std::hash::BuildHasherDefault<KeyHasher>> =
+            std::collections::HashMap::default();
+        by_key.reserve(self.items.len());
+        let mut others: FastMap<&str, usize> = FastMap::default();
+        let mut next = 0;
+        for (name, e) in self.named() {
+            use std::collections::hash_map::Entry::{Occupied, Vacant};
+            let (number, first) = match by_key.entry(e.key) {
+                Occupied(known) if known.get().0 == name => (known.get().1, false),
+                Occupied(_) => match others.entry(name) {
+                    Occupied(known) => (*known.get(), false),
+                    Vacant(slot) => (*slot.insert(next), true),
+                },
+                Vacant(slot) => (slot.insert((name, next)).1, true),
+            };
+            if first {
+                next += 1;
+            }
+            f(number, first, name, e);
+        }
+    }
+
     /// The names of all entries, in file order, each once.
     pub(crate) fn names(&self) -> Vec<&str> {
-        let mut seen = FastMap::default();
-        seen.reserve(self.items.len());
-        self.named()
-            .map(|(name, _)| name)
-            .filter(|n| seen.insert(*n, ()).is_none())
-            .collect()
+        let mut out = Vec::with_capacity(self.items.len());
+        self.number_names(|_, first, name, _| {
+            if first {
+                out.push(name);
+            }
+        });
+        out
     }
 
     /// Every parameter with its effective value (the last occurrence wins,
@@ -388,19 +438,15 @@ impl CfFile {
     /// file, where [`CfFile::names`] then [`CfFile::get`] would scan it once
     /// per name.
     pub(crate) fn effective(&self) -> Vec<(&str, &str)> {
-        let mut index: FastMap<&str, usize> = FastMap::default();
-        index.reserve(self.items.len());
         let mut out: Vec<(&str, &str)> = Vec::with_capacity(self.items.len());
-        for (name, e) in self.named() {
+        self.number_names(|number, first, name, e| {
             let value = e.value(&self.source);
-            match index.get(name) {
-                Some(&i) => out[i].1 = value,
-                None => {
-                    index.insert(name, out.len());
-                    out.push((name, value));
-                }
+            if first {
+                out.push((name, value));
+            } else {
+                out[number].1 = value;
             }
-        }
+        });
         out
     }
 
@@ -625,6 +671,22 @@ mod tests {
         ] {
             assert_eq!(parameter(line), expected, "{line:?}");
         }
+    }
+
+    #[test]
+    fn names_and_effective_values_count_each_name_once_even_when_keys_collide() {
+        let text = "a = 1\nb = 2\n# c\na = 3\nc = 4\nb =\n  5\n";
+        let mut f = CfFile::parse(text, Kind::Main);
+        assert_eq!(f.names(), ["a", "b", "c"]);
+        assert_eq!(f.effective(), [("a", "3"), ("b", "5"), ("c", "4")]);
+        // Every name given the same key: told apart by their text.
+        for item in &mut f.items {
+            if let Item::Entry(e) = item {
+                e.key = 7;
+            }
+        }
+        assert_eq!(f.names(), ["a", "b", "c"]);
+        assert_eq!(f.effective(), [("a", "3"), ("b", "5"), ("c", "4")]);
     }
 
     #[test]
