@@ -12,7 +12,8 @@
 //! untouched item's text). Printing an unedited file gives back the input,
 //! for any input (CRLF files, no final newline, garbage). Only items that
 //! are edited are re-rendered. A parse allocates the copy and the list of
-//! items, nothing per line: main.cf is parsed several times per run, and a
+//! items, and nothing per line except the joined value of an entry with
+//! continuation lines: main.cf is parsed several times per run, and a
 //! hand-edited one has thousands of lines.
 
 use crate::maps::FastMap;
