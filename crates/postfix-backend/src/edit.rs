@@ -232,8 +232,8 @@ pub(crate) fn master_cf(text: &str, needed: &[(&str, String)]) -> String {
         if let Some((_, entry)) = needed.iter().find(|(name, _)| name == service) {
             let entry = entry.clone();
             let current = master
-                .entries(service)
-                .map(|e| e.raw.replace("\r\n", "\n"))
+                .raws(service)
+                .map(|raw| raw.replace("\r\n", "\n"))
                 .collect::<Vec<_>>();
             if current != [entry.clone()] {
                 master.replace(service, &entry, Kind::Master);
