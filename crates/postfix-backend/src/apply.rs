@@ -162,8 +162,11 @@ struct Compile {
     /// The commands (each with its stdin) that update a staged copy of
     /// the current compiled table (copied first from `.0`) in place, when
     /// few keys changed.
-    incremental: Option<(PathBuf, Vec<(Vec<String>, String)>)>,
+    incremental: Option<(PathBuf, Vec<WithInput>)>,
 }
+
+/// A command line and what it reads on stdin.
+type WithInput = (Vec<String>, String);
 
 impl Compile {
     /// Makes the staged compiled table: in place when planned so (a
