@@ -46,18 +46,27 @@ fn plan_fresh(bencher: divan::Bencher<'_, '_>, domains: usize) {
     bencher.bench(|| writer.plan(&policy).unwrap().changes.len());
 }
 
-/// End to end: plan and apply a one-domain change on a server with 100,000
-/// domains, including `postmap` of the two tables the change touches.
-#[divan::bench(sample_count = 10)]
-fn apply_one_domain_change_100k(bencher: divan::Bencher<'_, '_>) {
+/// An instance with 100,000 domains applied, its writer and its policy;
+/// `None` (said) without postmap.
+fn fleet_100k() -> Option<(tempfile::TempDir, PostfixWriter, Policy)> {
     if !has("postmap") {
         eprintln!("skipped: postmap is not installed");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let writer = PostfixWriter::new(instance(dir.path(), ""));
     let full = smarthost_benches::policy_with_domains(100_000);
     writer.converge(&full).unwrap();
+    Some((dir, writer, full))
+}
+
+/// End to end: plan and apply a one-domain change on a server with 100,000
+/// domains, including `postmap` of the two tables the change touches.
+#[divan::bench(sample_count = 10)]
+fn apply_one_domain_change_100k(bencher: divan::Bencher<'_, '_>) {
+    let Some((_dir, writer, full)) = fleet_100k() else {
+        return;
+    };
     let mut less = full.clone();
     let first = less.domains.keys().next().unwrap().clone();
     less.domains.remove(&first);
@@ -75,14 +84,9 @@ fn apply_one_domain_change_100k(bencher: divan::Bencher<'_, '_>) {
 /// applied (the compiled tables updated in place).
 #[divan::bench(sample_count = 10)]
 fn apply_one_domain_by_key_100k(bencher: divan::Bencher<'_, '_>) {
-    if !has("postmap") {
-        eprintln!("skipped: postmap is not installed");
+    let Some((_dir, writer, full)) = fleet_100k() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let writer = PostfixWriter::new(instance(dir.path(), ""));
-    let full = smarthost_benches::policy_with_domains(100_000);
-    writer.converge(&full).unwrap();
+    };
     let (first, smarthost) = full.domains.iter().next().unwrap();
     let toggle = Cell::new(false);
     bencher.bench_local(|| {

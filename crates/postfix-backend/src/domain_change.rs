@@ -504,22 +504,8 @@ fn more_than(domain: &DomainName) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smarthost_core::{ConfigWriter, Credentials, Encryption, RelayHost, Secret, Smarthost, Username};
-
-    fn relay(i: usize, account: Option<usize>) -> Smarthost {
-        let s = Smarthost::new(RelayHost::parse(&format!("[relay{i}.example.net]:587")).unwrap());
-        match account {
-            Some(a) => s.with_credentials(Credentials::new(
-                Username::new(&format!("user{a}")).unwrap(),
-                Secret::new(format!("test-secret-{a}")).unwrap(),
-            )),
-            None => s,
-        }
-    }
-
-    fn name(i: usize) -> DomainName {
-        format!("customer{i}.example").parse().unwrap()
-    }
+    use smarthost_core::{ConfigWriter, Encryption, RelayHost, Smarthost};
+    use test_support::builders::{customer as name, numbered_relay as relay};
 
     /// A server relay and 30 domains over three relays, every other one
     /// with an account, rendered into a folder.

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use postfix_backend::{MapType, PostfixOptions, PostfixWriter, Reload};
-use smarthost_core::{Applied, ConfigWriter, Credentials, DomainName, Policy, RelayHost, Secret, Smarthost, Username};
+use smarthost_core::{Applied, ConfigWriter, DomainName, Policy};
+use test_support::builders::{customer as domain, numbered_relay as smarthost};
 
 /// Fails the test unless Postfix's postmap and postconf are installed.
 fn require_postmap() {
@@ -75,21 +76,6 @@ fn options(dir: &Path, kind: MapType) -> PostfixOptions {
         reload: Reload::Skip,
         ..PostfixOptions::render_into("/")
     }
-}
-
-fn smarthost(relay: usize, account: Option<usize>) -> Smarthost {
-    let s = Smarthost::new(RelayHost::parse(&format!("[relay{relay}.example.net]:587")).unwrap());
-    match account {
-        Some(i) => s.with_credentials(Credentials::new(
-            Username::new(&format!("user{i}")).unwrap(),
-            Secret::new(format!("test-secret-{i}")).unwrap(),
-        )),
-        None => s,
-    }
-}
-
-fn domain(i: usize) -> DomainName {
-    format!("customer{i}.example").parse().unwrap()
 }
 
 /// `n` domains over 5 relays, every other one with an account.

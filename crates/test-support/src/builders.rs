@@ -18,6 +18,25 @@ pub fn relay(relay: &str, encryption: Encryption, login: Option<(&str, &str)>) -
     }
 }
 
+/// Relay number `i` (`[relay{i}.example.net]:587`, default encryption),
+/// logging in with account number `a` (`user{a}`, password
+/// `test-secret-{a}`) when given: the relays of test fleets.
+pub fn numbered_relay(i: usize, account: Option<usize>) -> Smarthost {
+    let smarthost = Smarthost::new(RelayHost::parse(&format!("[relay{i}.example.net]:587")).unwrap());
+    match account {
+        Some(a) => smarthost.with_credentials(Credentials::new(
+            Username::new(&format!("user{a}")).unwrap(),
+            Secret::new(format!("test-secret-{a}")).unwrap(),
+        )),
+        None => smarthost,
+    }
+}
+
+/// Customer domain number `i` (`customer{i}.example`) of a test fleet.
+pub fn customer(i: usize) -> DomainName {
+    domain(&format!("customer{i}.example"))
+}
+
 /// A domain name from a literal.
 pub fn domain(name: &str) -> DomainName {
     name.parse().unwrap()
