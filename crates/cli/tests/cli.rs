@@ -1,10 +1,9 @@
 //! The `smarthost` binary, run as users run it, against a temporary root.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use test_support::process::text;
+use test_support::process::{text, Rooted};
 
 const SENDGRID_KEY: &str = "SG.example-api-key-not-real";
 const MAILGUN_KEY: &str = "example-mailgun-password-not-real";
@@ -14,40 +13,25 @@ fn example_policy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy.toml")
 }
 
-struct Run {
-    root: tempfile::TempDir,
+/// `smarthost` on a temporary root ([`Rooted`]), with this suite's steps.
+struct Run(Rooted);
+
+impl std::ops::Deref for Run {
+    type Target = Rooted;
+    fn deref(&self) -> &Rooted {
+        &self.0
+    }
 }
 
 impl Run {
     fn new() -> Self {
-        Run {
-            root: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smarthost"));
-        cmd.arg("--root").arg(self.root.path()).args(args).stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        test_support::process::output_with_stdin(&mut self.cmd(args), stdin)
+        Run(Rooted::new(env!("CARGO_BIN_EXE_smarthost")))
     }
 
     fn apply_example(&self) -> Output {
         let out = self.run(&["--policy", example_policy().to_str().unwrap(), "apply"]);
         assert_ok(&out);
         out
-    }
-
-    /// Every file below the root with its content.
-    fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        test_support::fs::tree(self.root.path())
     }
 
     fn read(&self, rel: &str) -> String {

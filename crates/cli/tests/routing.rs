@@ -10,43 +10,35 @@
 //!   run changes nothing) and disabled again. They need a Postfix backend that
 //!   writes and reads the new rules.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use test_support::process::text;
+use test_support::process::{text, Rooted};
 
 /// The password in the policy's secret file: it must never be printed.
 const SECRET: &str = "routing-secret-Vq71";
 /// The password given on standard input.
 const STDIN_SECRET: &str = "stdin-secret-Hr42";
 
+/// `smarthost` on a temporary root ([`Rooted`]), and a folder outside it.
 struct Run {
-    root: tempfile::TempDir,
+    rooted: Rooted,
     /// Holds the policy file and its secret, outside the root.
     outside: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Run {
+    type Target = Rooted;
+    fn deref(&self) -> &Rooted {
+        &self.rooted
+    }
 }
 
 impl Run {
     fn new() -> Self {
         Run {
-            root: tempfile::tempdir().unwrap(),
+            rooted: Rooted::new(env!("CARGO_BIN_EXE_smarthost")),
             outside: tempfile::tempdir().unwrap(),
         }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smarthost"));
-        cmd.arg("--root").arg(self.root.path()).args(args).stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        test_support::process::output_with_stdin(&mut self.cmd(args), stdin)
     }
 
     /// Writes the policy (and its secret file beside it); returns its path.
@@ -62,11 +54,6 @@ impl Run {
         let out = self.run(&["--json", "list"]);
         assert_ok(&out);
         serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    /// Every file below the root with its content.
-    fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        test_support::fs::tree(self.root.path())
     }
 }
 

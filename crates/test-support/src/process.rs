@@ -126,3 +126,44 @@ pub fn output_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// A program run with `--root` on a temporary root of its own, stdin
+/// closed: how the CLI suites run `smarthost` (give it
+/// `env!("CARGO_BIN_EXE_smarthost")`).
+pub struct Rooted {
+    /// The root every run renders into.
+    pub root: tempfile::TempDir,
+    program: std::path::PathBuf,
+}
+
+impl Rooted {
+    /// `program` with a new, empty root.
+    pub fn new(program: impl Into<std::path::PathBuf>) -> Self {
+        Rooted {
+            root: tempfile::tempdir().unwrap(),
+            program: program.into(),
+        }
+    }
+
+    /// The command `program --root ROOT args...`, stdin closed.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("--root").arg(self.root.path()).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs [`Rooted::cmd`]; its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs [`Rooted::cmd`] with `stdin` on its standard input.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        output_with_stdin(&mut self.cmd(args), stdin)
+    }
+
+    /// Every file below the root with its content.
+    pub fn files(&self) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+        crate::fs::tree(self.root.path())
+    }
+}
