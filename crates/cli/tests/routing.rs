@@ -448,6 +448,24 @@ fn invalid_values_name_the_field_and_change_nothing() {
     assert_eq!(run.files(), before);
 }
 
+/// Each command, run with the settings file `settings`, fails (exit 1)
+/// naming its field and the `level` (`domain`, `server`) that is disabled.
+fn assert_level_refused(run: &Run, settings: &str, level: &str, cases: &[(&[&str], &str)]) {
+    for (args, field) in cases {
+        let mut all = vec!["--settings", settings];
+        all.extend_from_slice(args);
+        let out = run.run(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{field}: {level}-level smarthosts are disabled by the feature settings (features.{level}.enabled = false)"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn disabled_levels_refuse_the_new_rules_naming_the_setting() {
     let run = Run::new();
@@ -455,47 +473,33 @@ fn disabled_levels_refuse_the_new_rules_naming_the_setting() {
     let settings = settings.to_str().unwrap();
     // Mailboxes and direct exceptions are domain-level.
     std::fs::write(settings, "[features.domain]\nenabled = false\n").unwrap();
-    for (args, field) in [
-        (
-            &["mailbox", "set", "a@b.example", "--relay", "r.example"][..],
-            "mailboxes.\"a@b.example\"",
-        ),
-        (&["domain", "set", "a.example", "--direct"], "domains.\"a.example\""),
-    ] {
-        let mut all = vec!["--settings", settings];
-        all.extend_from_slice(args);
-        let out = run.run(&all);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(&format!(
-                "{field}: domain-level smarthosts are disabled by the feature settings (features.domain.enabled = false)"
-            )),
-            "{stderr}"
-        );
-    }
+    assert_level_refused(
+        &run,
+        settings,
+        "domain",
+        &[
+            (
+                &["mailbox", "set", "a@b.example", "--relay", "r.example"],
+                "mailboxes.\"a@b.example\"",
+            ),
+            (&["domain", "set", "a.example", "--direct"], "domains.\"a.example\""),
+        ],
+    );
     // Recipient routes and bounces are server-level.
     std::fs::write(settings, "[features.server]\nenabled = false\n").unwrap();
-    for (args, field) in [
-        (
-            &["recipient", "set", "p.example", "--direct"][..],
-            "recipients.\"p.example\"",
-        ),
-        (&["bounces", "set", "direct"], "bounces"),
-        (&["bounces", "set", "--relay", "r.example"], "bounces"),
-    ] {
-        let mut all = vec!["--settings", settings];
-        all.extend_from_slice(args);
-        let out = run.run(&all);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(&format!(
-                "{field}: server-level smarthosts are disabled by the feature settings (features.server.enabled = false)"
-            )),
-            "{stderr}"
-        );
-    }
+    assert_level_refused(
+        &run,
+        settings,
+        "server",
+        &[
+            (
+                &["recipient", "set", "p.example", "--direct"],
+                "recipients.\"p.example\"",
+            ),
+            (&["bounces", "set", "direct"], "bounces"),
+            (&["bounces", "set", "--relay", "r.example"], "bounces"),
+        ],
+    );
     assert!(run.files().is_empty(), "nothing was written");
 }
 
