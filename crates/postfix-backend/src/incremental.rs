@@ -17,6 +17,8 @@
 
 use std::path::Path;
 
+use smarthost_core::text_ends;
+
 use crate::PostfixOptions;
 
 /// A deletion weighs this many insertions in the choice between updating
@@ -163,12 +165,12 @@ pub(crate) fn own_entry(line: &str) -> Option<(&str, &str)> {
 pub(crate) fn key_changes<'t>(before: &'t str, after: &'t str) -> Option<KeyChanges<'t>> {
     let (b, a) = (before.as_bytes(), after.as_bytes());
     // The common lines at the start: up to the last line break in common.
-    let same = common_prefix(b, a);
+    let same = text_ends::common_prefix(b, a);
     let start = memchr::memrchr(b'\n', &b[..same]).map_or(0, |i| i + 1);
     // The common lines at the end, not overlapping those, starting after a
     // line break in both.
     let room = b.len().min(a.len()) - start;
-    let mut tail = common_suffix(&b[b.len() - room..], &a[a.len() - room..]);
+    let mut tail = text_ends::common_suffix(&b[b.len() - room..], &a[a.len() - room..]);
     while tail > 0 && !(b[b.len() - tail - 1] == b'\n' && a[a.len() - tail - 1] == b'\n') {
         tail -= 1;
     }
@@ -220,35 +222,6 @@ pub(crate) fn key_changes<'t>(before: &'t str, after: &'t str) -> Option<KeyChan
         _ => {}
     }
     Some(changes)
-}
-
-/// How many bytes `a` and `b` start with in common: compared a block at a
-/// time (memcmp), then byte by byte in the block that differs.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const BLOCK: usize = 4096;
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
-        i += BLOCK;
-    }
-    i + a[i..n].iter().zip(&b[i..n]).take_while(|(x, y)| x == y).count()
-}
-
-/// How many bytes `a` and `b` end with in common (the same way).
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    const BLOCK: usize = 4096;
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
-    let mut i = 0;
-    while i + BLOCK <= n && a[n - i - BLOCK..n - i] == b[n - i - BLOCK..n - i] {
-        i += BLOCK;
-    }
-    i + a[..n - i]
-        .iter()
-        .rev()
-        .zip(b[..n - i].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count()
 }
 
 /// The key of the last entry line of `text` (a comment or an empty text:

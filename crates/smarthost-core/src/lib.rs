@@ -85,6 +85,7 @@ mod relay;
 mod smarthost;
 pub mod spf;
 mod text;
+pub mod text_ends;
 pub mod transaction;
 mod writer;
 

@@ -205,7 +205,7 @@ impl<'a> Window<'a> {
         let (b, a) = (before.as_bytes(), after.as_bytes());
         // The first difference, then back to its line's start and CONTEXT
         // lines more.
-        let prefix = common_prefix(b, a);
+        let prefix = crate::text_ends::common_prefix(b, a);
         let first = before[..prefix].rfind('\n').map_or(0, |i| i + 1);
         let mut start = first;
         for _ in 0..CONTEXT {
@@ -218,7 +218,7 @@ impl<'a> Window<'a> {
         // line (as the diff itself takes equal lines off the front first),
         // then on to its line's end and CONTEXT lines more. The suffix is
         // the same bytes in both texts, so both ends move together.
-        let suffix = common_suffix(&b[first..], &a[first..]);
+        let suffix = crate::text_ends::common_suffix(&b[first..], &a[first..]);
         let (mut end_b, mut end_a) = (b.len() - suffix, a.len() - suffix);
         let rest_of_line = |at: usize| before[at..].find('\n').map_or(before.len() - at, |i| i + 1);
         let mid_line = |text: &[u8], end: usize| end > first && text[end - 1] != b'\n';
@@ -255,35 +255,6 @@ fn count_lines(text: &[u8]) -> usize {
     text.chunks(255)
         .map(|block| usize::from(block.iter().fold(0u8, |n, &c| n + u8::from(c == b'\n'))))
         .sum()
-}
-
-/// How many leading bytes `a` and `b` share (compared a block at a time).
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const BLOCK: usize = 256;
-    let len = a.len().min(b.len());
-    let mut i = 0;
-    while i + BLOCK <= len && a[i..i + BLOCK] == b[i..i + BLOCK] {
-        i += BLOCK;
-    }
-    while i < len && a[i] == b[i] {
-        i += 1;
-    }
-    i
-}
-
-/// How many trailing bytes `a` and `b` share.
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    const BLOCK: usize = 256;
-    let len = a.len().min(b.len());
-    let (la, lb) = (a.len(), b.len());
-    let mut i = 0;
-    while i + BLOCK <= len && a[la - i - BLOCK..la - i] == b[lb - i - BLOCK..lb - i] {
-        i += BLOCK;
-    }
-    while i < len && a[la - i - 1] == b[lb - i - 1] {
-        i += 1;
-    }
-    i
 }
 
 /// Adds `offset` to the first line number of both ranges of every hunk
