@@ -33,7 +33,7 @@ use crate::cf::{CfFile, Kind};
 use crate::error::Error;
 use crate::incremental::own_entry;
 use crate::layout::Layout;
-use crate::maps::{FastMap, HEADER};
+use crate::maps::{FastMap, TableText, HEADER};
 use crate::plan::{self, Snapshot};
 use crate::read::{self, Sources};
 use crate::schema::*;
@@ -186,17 +186,11 @@ fn find_line(text: &str, key: &str) -> Result<(usize, usize), usize> {
 
 /// The table text of `entries` (as the small policy's reader takes it).
 fn text_of(entries: &[(&str, &str)]) -> Vec<String> {
-    if entries.is_empty() {
-        return Vec::new();
-    }
-    let mut text = String::from(HEADER);
+    let mut text = TableText::default();
     for (k, v) in entries {
-        text.push_str(k);
-        text.push(' ');
-        text.push_str(v);
-        text.push('\n');
+        text.push_parts(k, &[v]);
     }
-    vec![text]
+    text.finish().into_iter().collect()
 }
 
 /// Reads the configuration as a small policy for a change of `domain`;
@@ -226,15 +220,17 @@ pub(crate) fn narrow<'s>(
     let Some(kept) = keep(texts, domain) else {
         return Ok(None);
     };
-    let routes_path = paths.table(RECIPIENT_ROUTES_MAP);
-    let routes_named = read::table_files(main.get(TRANSPORT_MAPS).unwrap_or(""), options).contains(&routes_path);
     let owned = |path: &std::path::Path| text(path).map(str::to_owned).into_iter().collect::<Vec<_>>();
     let sources = Sources {
         sender_relay: text_of(&kept[0]),
         secrets: text_of(&kept[1]),
         sender_transport: text_of(&kept[2]),
         tls_policy: owned(&paths.table(TLS_POLICY_MAP)),
-        routes: if routes_named { owned(&routes_path) } else { Vec::new() },
+        routes: if read::names_own_routes(&main, options, paths) {
+            owned(&paths.table(RECIPIENT_ROUTES_MAP))
+        } else {
+            Vec::new()
+        },
         hop_secrets: owned(&paths.table(NEXTHOP_SECRETS_MAP)),
     };
     let policy = read::from_sources(&paths.main_cf, &main, &sources)?;
@@ -464,7 +460,6 @@ pub(crate) fn plan_for_domain(
             Some(layout)
         }
     };
-    drop(remembered);
     match by_key {
         Some(Some(layout)) => plan::plan_layout(options, paths, snapshot, layout, desired),
         // The small policy was read, but the change reaches further: the

@@ -257,11 +257,8 @@ pub(crate) struct Sources {
 impl Sources {
     /// Reads the tables main.cf names.
     fn read(main: &CfFile, options: &PostfixOptions, paths: &Paths) -> Result<Sources, Error> {
-        // Only smarthost's own recipient routes: the administrator's
-        // transport tables route other things (local transports, relays of
-        // their own).
         let routes_path = paths.table(RECIPIENT_ROUTES_MAP);
-        let ours_named = table_files(main.get(TRANSPORT_MAPS).unwrap_or(""), options).contains(&routes_path);
+        let ours_named = names_own_routes(main, options, paths);
         Ok(Sources {
             secrets: table_texts(main, SASL_PASSWORD_MAPS, options)?,
             tls_policy: table_texts(main, TLS_POLICY_MAPS, options)?,
@@ -275,6 +272,13 @@ impl Sources {
             hop_secrets: read_optional(&paths.table(NEXTHOP_SECRETS_MAP))?.into_iter().collect(),
         })
     }
+}
+
+/// Whether main.cf's transport_maps names smarthost's recipient routes.
+/// Only those are read back: the administrator's transport tables route
+/// other things (local transports, relays of their own).
+pub(crate) fn names_own_routes(main: &CfFile, options: &PostfixOptions, paths: &Paths) -> bool {
+    table_files(main.get(TRANSPORT_MAPS).unwrap_or(""), options).contains(&paths.table(RECIPIENT_ROUTES_MAP))
 }
 
 pub(crate) fn read(options: &PostfixOptions, paths: &Paths) -> Result<Policy, Error> {
